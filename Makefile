@@ -1,0 +1,31 @@
+# Entry points (SPEC §7). Every target installs what is missing first.
+.PHONY: bootstrap build test demo bench unit integration clean
+
+PRESET ?= default
+BUILD_DIR ?= build
+
+bootstrap:
+	@scripts/bootstrap
+
+build: bootstrap
+	@cmake --preset $(PRESET) >/dev/null
+	@cmake --build --preset $(PRESET)
+
+test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600 $(CTEST_ARGS)
+
+unit: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -L unit
+
+integration: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -L integration
+
+demo: build
+	@scripts/demo
+
+bench: build
+	@scripts/bootstrap --bench
+	@bench/run
+
+clean:
+	rm -rf build build-asan
