@@ -38,6 +38,7 @@ struct RequestHead {
   std::string upgrade;
   Fields fields;  // regular fields only: no pseudo-headers, no Host
   Version version = Version::http11;
+  bool absolute_form = false;  // HTTP/1.1 request-target was an absolute URL (forward proxy)
   bool has_body = false;  // a request body follows (content-length > 0 or chunked / h2 DATA)
   std::optional<std::uint64_t> content_length;
 

@@ -24,8 +24,8 @@ std::expected<std::vector<ListenAddr>, std::string> parse_listen_list(
     const std::vector<std::string>& items);
 
 // Drops duplicates (first occurrence wins, order kept) and IPv4 addresses shadowed by
-// 0.0.0.0 on the same port (port 0 never shadows: each asks for its own free port).
-// IPv6 addresses are never shadowed by 0.0.0.0.
+// 0.0.0.0 on the same port. Port 0 entries are kept as they are (never shadowing, shadowed
+// or de-duplicated): each asks for its own free port. IPv6 addresses are never shadowed.
 std::vector<ListenAddr> dedupe_listen_addrs(std::vector<ListenAddr> addrs);
 
 }  // namespace cmux::net

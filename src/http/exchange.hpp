@@ -1,0 +1,78 @@
+// Exchange: one request/response, the same for HTTP/1.1 and HTTP/2. Handlers see only
+// this (nghttpx's Upstream/Downstream split, Envoy's codec.h): they never branch on the
+// protocol. Upgrades and CONNECT turn the exchange into a ByteStream after the response head.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "http/message.hpp"
+#include "net/byte_stream.hpp"
+
+namespace cmux::http {
+
+struct ConnInfo {
+  std::uint64_t id = 0;     // [C<id>] in logs
+  std::size_t worker = 0;   // index of the I/O thread that owns the connection
+  std::string peer;         // "ip:port" of the client
+  bool tls = false;
+};
+
+struct BodyChunk {
+  std::span<const char> data;  // valid until the next read_body()
+  bool end = false;            // no more body after `data`
+};
+
+struct ExchangeStats {
+  std::uint64_t request_body_bytes = 0;
+  std::uint64_t response_body_bytes = 0;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+};
+
+class Exchange {
+ public:
+  virtual ~Exchange() = default;
+
+  virtual RequestHead& request() = 0;
+  virtual const ConnInfo& conn() const = 0;
+  virtual std::uint32_t stream_id() const = 0;  // 0 on HTTP/1.1
+
+  // Request body, chunk by chunk; reading is what opens flow-control windows.
+  virtual awaitable<std::expected<BodyChunk, error_code>> read_body() = 0;
+  // Valid after read_body() returned end.
+  virtual const Fields& request_trailers() const = 0;
+
+  // 101 to an upgrade request, or 2xx to CONNECT, makes tunnel() usable. On HTTP/2, 101 is
+  // sent as 200 (RFC 8441). `end_stream`: no body follows.
+  virtual awaitable<error_code> send_head(const ResponseHead& head, bool end_stream) = 0;
+  virtual awaitable<error_code> send_body(std::span<const char> data) = 0;
+  virtual awaitable<error_code> finish(const Fields& trailers) = 0;
+  // The response cannot be completed: reset the stream / close the connection so the
+  // client never takes a truncated body for a complete one.
+  virtual void abort() = 0;
+  virtual net::ByteStream& tunnel() = 0;
+
+  bool head_sent() const { return head_sent_; }
+  bool finished() const { return finished_; }
+  int status() const { return status_; }
+  ExchangeStats stats;
+
+ protected:
+  bool head_sent_ = false;
+  bool finished_ = false;
+  int status_ = 0;
+};
+
+using Handler = std::function<awaitable<void>(Exchange&)>;
+
+// A complete `text/plain; charset=utf-8` response (all proxy-generated errors).
+awaitable<void> respond_text(Exchange& ex, int status, std::string_view body, Fields extra = {});
+
+std::string_view reason_phrase(int status);
+
+}  // namespace cmux::http

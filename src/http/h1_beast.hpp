@@ -1,0 +1,70 @@
+// Glue between Boost.Beast's HTTP/1.1 parser and our message types (shared by the
+// server and client sides of the HTTP/1.1 codec).
+#pragma once
+
+#include <array>
+#include <boost/beast/http.hpp>
+#include <expected>
+#include <span>
+#include <string>
+
+#include "http/h1_head.hpp"
+#include "http/message.hpp"
+#include "net/byte_stream.hpp"
+
+namespace cmux::http {
+
+namespace bhttp = boost::beast::http;
+
+// Fields of a parsed Beast header (names lower-cased), skipping the first `skip` fields
+// (used to pick out chunked trailers, which Beast appends after the header's fields).
+template <bool isRequest>
+Fields beast_fields(const bhttp::header<isRequest, bhttp::fields>& h, std::size_t skip = 0) {
+  Fields out;
+  std::size_t i = 0;
+  for (const auto& f : h) {
+    if (i++ < skip) continue;
+    out.push_back({to_lower(f.name_string()), std::string(f.value())});
+  }
+  return out;
+}
+
+// Pulls the next piece of body out of a Beast parser whose header is done, reading more
+// input from `stream` into `in` as needed. `out` receives decoded body bytes.
+// Returns the decoded chunk (possibly empty with end=true).
+struct BodyRead {
+  std::size_t size = 0;
+  bool end = false;
+};
+template <class Parser>
+awaitable<std::expected<BodyRead, error_code>> pull_body(Parser& parser, std::string& in, net::ByteStream& stream,
+                                                         std::span<char> out) {
+  for (;;) {
+    if (parser.is_done()) co_return BodyRead{0, true};
+    error_code ec;
+    std::size_t used = 0;
+    std::size_t produced = 0;
+    if (!in.empty()) {
+      auto& body = parser.get().body();
+      body.data = out.data();
+      body.size = out.size();
+      used = parser.put(boost::asio::buffer(in), ec);
+      in.erase(0, used);
+      produced = out.size() - body.size;
+      if (ec && ec != bhttp::error::need_more && ec != bhttp::error::need_buffer) co_return std::unexpected(ec);
+      if (produced > 0 || parser.is_done()) co_return BodyRead{produced, parser.is_done()};
+      if (used > 0 && ec != bhttp::error::need_more) continue;
+    }
+    std::array<char, 16 * 1024> tmp;
+    auto [rec, n] = co_await stream.read_some(tmp);
+    if (rec == boost::asio::error::eof && parser.need_eof()) {
+      parser.put_eof(ec);
+      if (ec) co_return std::unexpected(ec);
+      co_return BodyRead{0, true};
+    }
+    if (rec) co_return std::unexpected(rec == boost::asio::error::eof ? bhttp::error::partial_message : rec);
+    in.append(tmp.data(), n);
+  }
+}
+
+}  // namespace cmux::http

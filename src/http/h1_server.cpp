@@ -1,0 +1,278 @@
+// HTTP/1.1 server side: Beast parses, h1_head adds the strict rules, H1ServerExchange
+// adapts one request/response to the protocol-neutral Exchange.
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+
+#include "http/h1_beast.hpp"
+#include "http/server_conn.hpp"
+
+namespace cmux::http {
+namespace {
+
+constexpr std::size_t kBodyChunk = 16 * 1024;
+
+std::string error_response(int status, std::string_view text) {
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason_phrase(status)) + "\r\n";
+  out += "content-type: text/plain; charset=utf-8\r\ncontent-length: " + std::to_string(text.size()) +
+         "\r\nconnection: close\r\n\r\n";
+  out += text;
+  return out;
+}
+
+bool bodyless_status(int status) { return status < 200 || status == 204 || status == 304; }
+
+class H1ServerExchange final : public Exchange {
+ public:
+  using Parser = bhttp::request_parser<bhttp::buffer_body>;
+
+  H1ServerExchange(net::Transport& t, std::string& in, Parser& parser, RequestHead req, ServerConn& conn,
+                   bool keep_alive, std::size_t header_fields, bool expect_continue)
+      : t_(t), in_(in), parser_(parser), req_(std::move(req)), conn_(conn), keep_alive_(keep_alive),
+        header_fields_(header_fields), expect_continue_(expect_continue) {}
+
+  RequestHead& request() override { return req_; }
+  const ConnInfo& conn() const override { return conn_.info; }
+  std::uint32_t stream_id() const override { return 0; }
+  const Fields& request_trailers() const override { return trailers_; }
+  bool reusable() const { return keep_alive_ && finished_ && !aborted_ && !tunnel_ && parser_.is_done(); }
+
+  awaitable<std::expected<BodyChunk, error_code>> read_body() override {
+    if (parser_.is_done()) co_return BodyChunk{{}, true};
+    if (expect_continue_) {
+      expect_continue_ = false;
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      if (auto ec = co_await t_.write_all(kContinue)) co_return std::unexpected(ec);
+    }
+    auto r = co_await pull_body(parser_, in_, t_, out_);
+    if (!r) {
+      keep_alive_ = false;
+      co_return std::unexpected(r.error());
+    }
+    stats.request_body_bytes += r->size;
+    if (r->end) trailers_ = beast_fields(parser_.get().base(), header_fields_);
+    co_return BodyChunk{{out_.data(), r->size}, r->end};
+  }
+
+  awaitable<error_code> send_head(const ResponseHead& head, bool end_stream) override {
+    status_ = head.status;
+    head_sent_ = true;
+    bool is_head = req_.method == "HEAD";
+    tunnel_ = (req_.is_connect() && head.status / 100 == 2) || (!req_.upgrade.empty() && head.status == 101);
+    no_body_ = is_head || bodyless_status(head.status) || tunnel_;
+    if (conn_.draining) keep_alive_ = false;
+
+    std::string out;
+    out.reserve(256);
+    out += "HTTP/1.1 ";
+    out += std::to_string(head.status);
+    out += ' ';
+    out += reason_phrase(head.status);
+    out += "\r\n";
+    bool has_length = false;
+    for (const auto& f : head.fields) {
+      if (f.name == "content-length") {
+        if (tunnel_ || (bodyless_status(head.status) && head.status != 304)) continue;
+        has_length = true;
+      }
+      out += f.name;
+      out += ": ";
+      out += f.value;
+      out += "\r\n";
+    }
+    if (tunnel_ && head.status == 101) {
+      out += "connection: upgrade\r\nupgrade: ";
+      out += req_.upgrade;
+      out += "\r\n";
+    } else if (!no_body_ && !has_length) {
+      if (end_stream) {
+        out += "content-length: 0\r\n";
+      } else {
+        chunked_ = true;
+        out += "transfer-encoding: chunked\r\n";
+      }
+    }
+    if (!keep_alive_ && !tunnel_) out += "connection: close\r\n";
+    out += "\r\n";
+    if (end_stream && !tunnel_) finished_ = true;
+    co_return co_await t_.write_all(out);
+  }
+
+  awaitable<error_code> send_body(std::span<const char> data) override {
+    if (no_body_ || data.empty()) co_return error_code{};
+    stats.response_body_bytes += data.size();
+    if (!chunked_) co_return co_await t_.write_all(data);
+    char size_line[24];
+    auto [p, ec] = std::to_chars(size_line, size_line + 16, data.size(), 16);
+    *p++ = '\r';
+    *p++ = '\n';
+    std::array<asio::const_buffer, 3> bufs{asio::buffer(size_line, p - size_line), asio::buffer(data.data(), data.size()),
+                                           asio::buffer("\r\n", 2)};
+    co_return co_await t_.write_gather(bufs);
+  }
+
+  awaitable<error_code> finish(const Fields& trailers) override {
+    if (finished_) co_return error_code{};
+    finished_ = true;
+    if (!chunked_) co_return error_code{};
+    std::string out = "0\r\n";
+    for (const auto& f : trailers) out += f.name + ": " + f.value + "\r\n";
+    out += "\r\n";
+    co_return co_await t_.write_all(out);
+  }
+
+  void abort() override {
+    aborted_ = true;
+    keep_alive_ = false;
+    t_.close();
+  }
+
+  net::ByteStream& tunnel() override {
+    // Bytes the client pipelined after the head belong to the tunnel.
+    t_.unread(in_);
+    in_.clear();
+    return t_;
+  }
+
+ private:
+  net::Transport& t_;
+  std::string& in_;
+  Parser& parser_;
+  RequestHead req_;
+  ServerConn& conn_;
+  bool keep_alive_;
+  std::size_t header_fields_;
+  bool expect_continue_;
+  bool tunnel_ = false;
+  bool no_body_ = false;
+  bool chunked_ = false;
+  bool aborted_ = false;
+  Fields trailers_;
+  std::array<char, kBodyChunk> out_;
+};
+
+// Request head from Beast's parsed header; nullopt when it breaks the strict rules.
+std::optional<RequestHead> make_request_head(const bhttp::request_parser<bhttp::buffer_body>& parser, bool tls) {
+  const auto& msg = parser.get();
+  RequestHead req;
+  req.version = Version::http11;
+  req.method = std::string(msg.method_string());
+  req.target = std::string(msg.target());
+  req.scheme = tls ? "https" : "http";
+  std::size_t hosts = 0;
+  for (const auto& f : msg) {
+    std::string name = to_lower(f.name_string());
+    if (name == "host") {
+      ++hosts;
+      req.authority = std::string(f.value());
+      continue;
+    }
+    req.fields.push_back({std::move(name), std::string(f.value())});
+  }
+  if (hosts > 1) return std::nullopt;
+  if (msg.version() == 11 && hosts == 0) return std::nullopt;  // RFC 9112 §3.2
+  auto framing = check_framing(req.fields);
+  if (!framing) return std::nullopt;
+  req.content_length = framing->content_length;
+  req.has_body = framing->chunked || framing->content_length.value_or(0) > 0;
+
+  if (req.method == "CONNECT") {
+    req.authority = req.target;
+    req.scheme.clear();
+  } else if (req.target.starts_with("http://") || req.target.starts_with("https://")) {
+    // absolute-form: its authority wins over Host (RFC 9112 §3.2.2)
+    req.absolute_form = true;
+    auto scheme_end = req.target.find("://");
+    req.scheme = req.target.substr(0, scheme_end);
+    auto auth_start = scheme_end + 3;
+    auto path_start = req.target.find_first_of("/?", auth_start);
+    req.authority = req.target.substr(auth_start, path_start == std::string::npos ? std::string::npos : path_start - auth_start);
+  }
+  if (auto up = find_field(req.fields, "upgrade"); up && connection_has(req.fields, "upgrade") && req.method != "CONNECT")
+    req.upgrade = std::string(trim(*up));
+  return req;
+}
+
+}  // namespace
+
+awaitable<void> serve_http1(net::Transport& t, ServerConn& conn) {
+  std::string in;
+  std::array<char, 16 * 1024> tmp;
+  bool first = true;
+  bool idle = true;
+  conn.on_drain = [&] {
+    if (idle) t.close();
+  };
+  for (;;) {
+    idle = true;
+    if (conn.draining) co_return;
+    conn.deadline.expires_after(first ? conn.limits.first_bytes : conn.limits.connection_idle);
+    HeadScan scan;
+    for (;;) {
+      auto r = scan_head(in, conn.limits.head);
+      if (!r) {
+        co_await t.write_all(error_response(head_error_status(r.error()), head_error_text(r.error())));
+        co_return;
+      }
+      if (r->length) {
+        scan = *r;
+        break;
+      }
+      if (!in.empty() && idle) {
+        idle = false;
+        conn.deadline.expires_after(conn.limits.request_headers);
+      }
+      auto [ec, n] = co_await t.read_some(tmp);
+      if (ec || n == 0) co_return;
+      if (idle) {
+        idle = false;
+        conn.deadline.expires_after(conn.limits.request_headers);
+      }
+      in.append(tmp.data(), n);
+    }
+    idle = false;
+    first = false;
+    conn.deadline.clear();
+    in.erase(0, scan.skipped);
+
+    H1ServerExchange::Parser parser;
+    parser.eager(true);
+    parser.header_limit(static_cast<std::uint32_t>(scan.length + 1));
+    parser.body_limit(boost::none);
+    error_code ec;
+    parser.put(asio::buffer(in.data(), scan.length), ec);
+    in.erase(0, scan.length);
+    std::optional<RequestHead> req;
+    if ((!ec || ec == bhttp::error::need_more) && parser.is_header_done()) req = make_request_head(parser, t.is_tls());
+    if (!req) {
+      co_await t.write_all(error_response(400, "Bad Request"));
+      co_return;
+    }
+    const auto& msg = parser.get();
+    bool keep_alive = msg.version() == 11 ? !connection_has(req->fields, "close") : connection_has(req->fields, "keep-alive");
+    bool expect_continue = false;
+    if (auto e = find_field(req->fields, "expect")) {
+      expect_continue = iequals(trim(*e), "100-continue");
+      remove_field(req->fields, "expect");  // answered here, hop by hop
+    }
+    std::size_t header_fields = std::distance(msg.begin(), msg.end());
+    H1ServerExchange ex(t, in, parser, std::move(*req), conn, keep_alive, header_fields, expect_continue);
+    bool failed = false;
+    try {
+      co_await conn.handler(ex);
+    } catch (const std::exception& e) {
+      spdlog::error("[C{}] handler failed: {}", conn.info.id, e.what());
+      failed = true;
+    }
+    if (failed) {
+      if (!ex.head_sent()) co_await t.write_all(error_response(500, "Internal Server Error"));
+      co_return;
+    }
+    if (!ex.reusable()) {
+      if (ex.finished()) co_await t.shutdown_write();
+      co_return;
+    }
+  }
+}
+
+}  // namespace cmux::http

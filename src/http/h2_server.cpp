@@ -1,0 +1,593 @@
+// HTTP/2 server side over nghttp2 (sans-I/O: mem_recv / mem_send). One reader and one
+// writer coroutine per connection; each request stream runs the handler in its own
+// coroutine and talks to the session through H2Stream (an Exchange and a ByteStream).
+// Flow control follows consumption: windows open only when the handler took the bytes.
+#include <nghttp2/nghttp2.h>
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <map>
+#include <memory>
+
+#include "http/server_conn.hpp"
+#include "net/event.hpp"
+
+namespace cmux::http {
+namespace {
+
+class H2Session;
+
+class H2Stream final : public Exchange, public net::ByteStream {
+ public:
+  H2Stream(H2Session& s, std::int32_t id, const asio::any_io_executor& ex)
+      : session_(s), id_(id), in_event_(ex), out_event_(ex) {}
+
+  RequestHead& request() override { return req_; }
+  const ConnInfo& conn() const override;
+  std::uint32_t stream_id() const override { return static_cast<std::uint32_t>(id_); }
+  const Fields& request_trailers() const override { return trailers_; }
+
+  awaitable<std::expected<BodyChunk, error_code>> read_body() override;
+  awaitable<error_code> send_head(const ResponseHead& head, bool end_stream) override;
+  awaitable<error_code> send_body(std::span<const char> data) override;
+  awaitable<error_code> finish(const Fields& trailers) override;
+  void abort() override;
+  net::ByteStream& tunnel() override { return *this; }
+
+  // ByteStream (tunnels: CONNECT, RFC 8441 WebSocket)
+  awaitable<std::pair<error_code, std::size_t>> read_some(std::span<char> buf) override;
+  awaitable<error_code> write_all(std::span<const char> data) override { return send_body(data); }
+  awaitable<error_code> shutdown_write() override { return finish({}); }
+  void close() override {
+    if (!finished_) abort();
+  }
+
+  // --- called by the session (inside nghttp2 callbacks) ---
+  void on_header(std::string_view name, std::string_view value, bool trailer);
+  bool on_request_headers(bool end_stream);  // false: malformed
+  void on_data(const std::uint8_t* data, std::size_t len);
+  void on_end_stream() {
+    in_end_ = true;
+    in_event_.notify();
+  }
+  void on_close(std::uint32_t error_code);
+  ssize_t read_data(std::uint8_t* buf, std::size_t length, std::uint32_t* flags);
+
+  std::int32_t id() const { return id_; }
+  bool closed() const { return closed_; }
+  asio::cancellation_signal cancel;
+  bool handler_done = false;
+
+ private:
+  awaitable<error_code> wait_for_wire();
+  void consume(std::size_t n);
+
+  H2Session& session_;
+  std::int32_t id_;
+  RequestHead req_;
+  Fields trailers_;
+  bool header_error_ = false;
+  std::string protocol_;
+  // inbound
+  std::string in_buf_;
+  std::size_t in_pos_ = 0;
+  std::string reading_;
+  std::size_t unconsumed_ = 0;  // received but window not yet reopened
+  bool in_end_ = false;
+  net::Event in_event_;
+  // outbound
+  std::string out_buf_;
+  std::size_t out_pos_ = 0;
+  bool out_end_ = false;
+  bool data_deferred_ = false;
+  Fields out_trailers_;
+  net::Event out_event_;
+  bool closed_ = false;
+  std::uint32_t close_code_ = 0;
+};
+
+class H2Session {
+ public:
+  H2Session(net::Transport& t, ServerConn& conn, const asio::any_io_executor& ex)
+      : t_(t), conn_(conn), ex_(ex), write_event_(ex), handlers_done_(ex) {}
+  ~H2Session() {
+    if (session_) nghttp2_session_del(session_);
+  }
+
+  bool init();
+  awaitable<void> run();
+
+  nghttp2_session* raw() { return session_; }
+  ServerConn& conn() { return conn_; }
+  void signal_write() { write_event_.notify(); }
+  std::size_t high_water() const { return conn_.limits.output_high_water; }
+
+ private:
+  static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user);
+  static int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name, std::size_t namelen,
+                       const std::uint8_t* value, std::size_t valuelen, std::uint8_t flags, void* user);
+  static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user);
+  static int on_data_chunk(nghttp2_session*, std::uint8_t flags, std::int32_t stream_id, const std::uint8_t* data,
+                           std::size_t len, void* user);
+  static int on_stream_close(nghttp2_session*, std::int32_t stream_id, std::uint32_t error_code, void* user);
+
+  awaitable<void> reader();
+  awaitable<void> writer();
+  awaitable<void> pinger();
+  awaitable<void> run_stream(std::shared_ptr<H2Stream> stream);
+  void start_stream(H2Stream& stream);
+  void update_idle_deadline();
+
+  net::Transport& t_;
+  ServerConn& conn_;
+  asio::any_io_executor ex_;
+  nghttp2_session* session_ = nullptr;
+  std::map<std::int32_t, std::shared_ptr<H2Stream>> streams_;
+  net::Event write_event_;
+  net::Event handlers_done_;
+  std::size_t running_handlers_ = 0;
+  bool reading_done_ = false;
+  bool dead_ = false;
+  bool ping_outstanding_ = false;
+};
+
+// ---------------------------------------------------------------- H2Stream
+
+const ConnInfo& H2Stream::conn() const { return session_.conn().info; }
+
+void H2Stream::on_header(std::string_view name, std::string_view value, bool trailer) {
+  if (trailer) {
+    trailers_.push_back({std::string(name), std::string(value)});
+    return;
+  }
+  if (name.starts_with(':')) {
+    if (name == ":method") req_.method = value;
+    else if (name == ":scheme") req_.scheme = value;
+    else if (name == ":authority") req_.authority = value;
+    else if (name == ":path") req_.target = value;
+    else if (name == ":protocol") protocol_ = value;
+    return;
+  }
+  if (name == "host") {
+    if (req_.authority.empty()) req_.authority = value;
+    return;
+  }
+  if (name == "cookie") {
+    // HTTP/2 splits cookies into crumbs; HTTP/1.1 wants one field (RFC 9113 §8.2.3).
+    for (auto& f : req_.fields) {
+      if (f.name == "cookie") {
+        f.value += "; ";
+        f.value += value;
+        return;
+      }
+    }
+  }
+  req_.fields.push_back({std::string(name), std::string(value)});
+}
+
+bool H2Stream::on_request_headers(bool end_stream) {
+  req_.version = Version::http2;
+  if (!protocol_.empty()) req_.upgrade = protocol_;  // RFC 8441 extended CONNECT
+  if (req_.method == "CONNECT" && protocol_.empty()) req_.target = req_.authority;
+  if (auto cl = find_field(req_.fields, "content-length")) {
+    std::uint64_t n = 0;
+    for (char c : *cl) {
+      if (c < '0' || c > '9') return false;
+      n = n * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    req_.content_length = n;
+  }
+  req_.has_body = !end_stream;
+  in_end_ = end_stream;
+  return !req_.method.empty();
+}
+
+void H2Stream::on_data(const std::uint8_t* data, std::size_t len) {
+  unconsumed_ += len;
+  if (handler_done) {  // nobody will read it: reopen the window at once
+    consume(len);
+    return;
+  }
+  in_buf_.append(reinterpret_cast<const char*>(data), len);
+  in_event_.notify();
+}
+
+void H2Stream::consume(std::size_t n) {
+  n = std::min(n, unconsumed_);
+  if (n == 0) return;
+  unconsumed_ -= n;
+  if (closed_) nghttp2_session_consume_connection(session_.raw(), n);
+  else nghttp2_session_consume(session_.raw(), id_, n);
+  session_.signal_write();
+}
+
+void H2Stream::on_close(std::uint32_t error_code) {
+  closed_ = true;
+  close_code_ = error_code;
+  if (unconsumed_) {
+    nghttp2_session_consume_connection(session_.raw(), unconsumed_);
+    unconsumed_ = 0;
+  }
+  in_event_.notify();
+  out_event_.notify();
+  if (!handler_done && (error_code != NGHTTP2_NO_ERROR || !finished_)) {
+    // The peer reset the stream (or the connection is going): stop the handler's upstream work.
+    // emit() only schedules the aborted completions; nothing re-enters nghttp2 here.
+    cancel.emit(asio::cancellation_type::terminal);
+  }
+}
+
+awaitable<std::expected<BodyChunk, error_code>> H2Stream::read_body() {
+  consume(reading_.size());
+  reading_.clear();
+  while (in_pos_ == in_buf_.size() && !in_end_ && !closed_) co_await in_event_.wait();
+  if (in_pos_ < in_buf_.size()) {
+    reading_.assign(in_buf_, in_pos_);
+    in_buf_.clear();
+    in_pos_ = 0;
+    stats.request_body_bytes += reading_.size();
+    co_return BodyChunk{{reading_.data(), reading_.size()}, in_end_};
+  }
+  if (in_end_) co_return BodyChunk{{}, true};
+  co_return std::unexpected(asio::error::connection_reset);
+}
+
+awaitable<std::pair<error_code, std::size_t>> H2Stream::read_some(std::span<char> buf) {
+  while (in_pos_ == in_buf_.size() && !in_end_ && !closed_) co_await in_event_.wait();
+  if (in_pos_ < in_buf_.size()) {
+    std::size_t n = std::min(buf.size(), in_buf_.size() - in_pos_);
+    std::memcpy(buf.data(), in_buf_.data() + in_pos_, n);
+    in_pos_ += n;
+    if (in_pos_ == in_buf_.size()) {
+      in_buf_.clear();
+      in_pos_ = 0;
+    }
+    consume(n);
+    co_return std::pair{error_code{}, n};
+  }
+  if (in_end_) co_return std::pair{error_code(asio::error::eof), std::size_t{0}};
+  co_return std::pair{error_code(asio::error::connection_reset), std::size_t{0}};
+}
+
+namespace {
+nghttp2_nv make_nv(std::string_view name, std::string_view value) {
+  return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
+          reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
+          NGHTTP2_NV_FLAG_NONE};
+}
+
+bool h2_forbidden_field(std::string_view name) {
+  return name == "connection" || name == "keep-alive" || name == "proxy-connection" || name == "transfer-encoding" ||
+         name == "upgrade" || name == "host" || name == "te";
+}
+
+ssize_t data_source_read(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
+                         std::uint32_t* flags, nghttp2_data_source* source, void*) {
+  return static_cast<H2Stream*>(source->ptr)->read_data(buf, length, flags);
+}
+}  // namespace
+
+awaitable<error_code> H2Stream::send_head(const ResponseHead& head, bool end_stream) {
+  if (closed_) co_return asio::error::connection_reset;
+  int status = head.status;
+  if (status == 101 && !req_.upgrade.empty()) status = 200;  // RFC 8441: 101 becomes 200
+  status_ = head.status;
+  head_sent_ = true;
+  bool tunnel = (req_.method == "CONNECT") && status / 100 == 2;
+  std::string status_text = std::to_string(status);
+  std::vector<nghttp2_nv> nva;
+  nva.reserve(head.fields.size() + 1);
+  nva.push_back(make_nv(":status", status_text));
+  for (const auto& f : head.fields) {
+    if (h2_forbidden_field(f.name)) continue;
+    if (tunnel && (f.name == "content-length" || f.name == "sec-websocket-accept")) continue;
+    nva.push_back(make_nv(f.name, f.value));
+  }
+  int rv;
+  if (end_stream) {
+    finished_ = true;
+    rv = nghttp2_submit_response(session_.raw(), id_, nva.data(), nva.size(), nullptr);
+  } else {
+    nghttp2_data_provider provider{};
+    provider.source.ptr = this;
+    provider.read_callback = data_source_read;
+    rv = nghttp2_submit_response(session_.raw(), id_, nva.data(), nva.size(), &provider);
+  }
+  session_.signal_write();
+  co_return rv == 0 ? error_code{} : error_code(asio::error::connection_reset);
+}
+
+ssize_t H2Stream::read_data(std::uint8_t* buf, std::size_t length, std::uint32_t* flags) {
+  std::size_t avail = out_buf_.size() - out_pos_;
+  std::size_t n = std::min(length, avail);
+  if (n) {
+    std::memcpy(buf, out_buf_.data() + out_pos_, n);
+    out_pos_ += n;
+    if (out_pos_ == out_buf_.size()) {
+      out_buf_.clear();
+      out_pos_ = 0;
+    }
+    if (out_buf_.size() - out_pos_ <= session_.high_water() / 2) out_event_.notify();
+  }
+  if (out_pos_ == out_buf_.size() && out_end_) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (!out_trailers_.empty()) {
+      std::vector<nghttp2_nv> nva;
+      for (const auto& f : out_trailers_)
+        if (!h2_forbidden_field(f.name)) nva.push_back(make_nv(f.name, f.value));
+      if (nghttp2_submit_trailer(session_.raw(), id_, nva.data(), nva.size()) == 0)
+        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    }
+    return static_cast<ssize_t>(n);
+  }
+  if (n == 0) {
+    data_deferred_ = true;
+    return NGHTTP2_ERR_DEFERRED;
+  }
+  return static_cast<ssize_t>(n);
+}
+
+awaitable<error_code> H2Stream::wait_for_wire() {
+  if (data_deferred_) {
+    data_deferred_ = false;
+    nghttp2_session_resume_data(session_.raw(), id_);
+  }
+  session_.signal_write();
+  while (!closed_ && out_buf_.size() - out_pos_ > session_.high_water()) co_await out_event_.wait();
+  co_return closed_ ? error_code(asio::error::connection_reset) : error_code{};
+}
+
+awaitable<error_code> H2Stream::send_body(std::span<const char> data) {
+  if (closed_) co_return asio::error::connection_reset;
+  if (data.empty()) co_return error_code{};
+  stats.response_body_bytes += data.size();
+  if (out_pos_ > 0 && out_pos_ == out_buf_.size()) {
+    out_buf_.clear();
+    out_pos_ = 0;
+  }
+  out_buf_.append(data.data(), data.size());
+  co_return co_await wait_for_wire();
+}
+
+awaitable<error_code> H2Stream::finish(const Fields& trailers) {
+  if (finished_) co_return error_code{};
+  if (closed_) co_return asio::error::connection_reset;
+  finished_ = true;
+  out_end_ = true;
+  out_trailers_ = trailers;
+  co_return co_await wait_for_wire();
+}
+
+void H2Stream::abort() {
+  if (closed_) return;
+  nghttp2_submit_rst_stream(session_.raw(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_INTERNAL_ERROR);
+  session_.signal_write();
+}
+
+// ---------------------------------------------------------------- H2Session
+
+H2Session* self(void* user) { return static_cast<H2Session*>(user); }
+
+int H2Session::on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+  auto* s = self(user);
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  auto stream = std::make_shared<H2Stream>(*s, frame->hd.stream_id, s->ex_);
+  nghttp2_session_set_stream_user_data(s->session_, frame->hd.stream_id, stream.get());
+  s->streams_.emplace(frame->hd.stream_id, std::move(stream));
+  return 0;
+}
+
+int H2Session::on_header(nghttp2_session* session, const nghttp2_frame* frame, const std::uint8_t* name,
+                         std::size_t namelen, const std::uint8_t* value, std::size_t valuelen, std::uint8_t,
+                         void*) {
+  if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+  auto* stream = static_cast<H2Stream*>(nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
+  if (!stream) return 0;
+  stream->on_header({reinterpret_cast<const char*>(name), namelen}, {reinterpret_cast<const char*>(value), valuelen},
+                    frame->headers.cat == NGHTTP2_HCAT_HEADERS);
+  return 0;
+}
+
+int H2Session::on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
+  auto* s = self(user);
+  if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+    s->ping_outstanding_ = false;
+    return 0;
+  }
+  if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
+  auto* stream = static_cast<H2Stream*>(nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
+  if (!stream) return 0;
+  bool end_stream = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+  if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    if (!stream->on_request_headers(end_stream)) {
+      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_PROTOCOL_ERROR);
+      return 0;
+    }
+    s->start_stream(*stream);
+    return 0;
+  }
+  if (end_stream) stream->on_end_stream();
+  return 0;
+}
+
+int H2Session::on_data_chunk(nghttp2_session* session, std::uint8_t, std::int32_t stream_id, const std::uint8_t* data,
+                             std::size_t len, void*) {
+  auto* stream = static_cast<H2Stream*>(nghttp2_session_get_stream_user_data(session, stream_id));
+  if (stream) {
+    stream->on_data(data, len);
+  } else {
+    nghttp2_session_consume_connection(session, len);
+  }
+  return 0;
+}
+
+int H2Session::on_stream_close(nghttp2_session*, std::int32_t stream_id, std::uint32_t error_code, void* user) {
+  auto* s = self(user);
+  auto it = s->streams_.find(stream_id);
+  if (it == s->streams_.end()) return 0;
+  it->second->on_close(error_code);
+  s->streams_.erase(it);  // the handler coroutine keeps its own reference
+  s->update_idle_deadline();
+  return 0;
+}
+
+bool H2Session::init() {
+  nghttp2_session_callbacks* cbs = nullptr;
+  nghttp2_session_callbacks_new(&cbs);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+
+  nghttp2_option* opt = nullptr;
+  nghttp2_option_new(&opt);
+  nghttp2_option_set_no_auto_window_update(opt, 1);
+  nghttp2_option_set_max_settings(opt, 32);
+#ifdef CMUX_HAVE_NGHTTP2_RESET_RATE_LIMIT
+  nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
+#endif
+#ifdef CMUX_HAVE_NGHTTP2_MAX_CONTINUATIONS
+  nghttp2_option_set_max_continuations(opt, 16);
+#endif
+  int rv = nghttp2_session_server_new2(&session_, cbs, this, opt);
+  nghttp2_option_del(opt);
+  nghttp2_session_callbacks_del(cbs);
+  if (rv != 0) return false;
+
+  const auto& l = conn_.limits;
+  nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, l.h2_max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, l.h2_stream_window},
+      {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<std::uint32_t>(l.head.max_head_bytes)},
+  };
+  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, static_cast<std::int32_t>(l.h2_connection_window));
+  return true;
+}
+
+void H2Session::start_stream(H2Stream& stream) {
+  auto it = streams_.find(stream.id());
+  if (it == streams_.end()) return;
+  ++running_handlers_;
+  update_idle_deadline();
+  asio::co_spawn(ex_, run_stream(it->second), asio::bind_cancellation_slot(stream.cancel.slot(), asio::detached));
+}
+
+awaitable<void> H2Session::run_stream(std::shared_ptr<H2Stream> stream) {
+  try {
+    co_await conn_.handler(*stream);
+  } catch (const std::exception& e) {
+    spdlog::error("[C{}][S{}] handler failed: {}", conn_.info.id, stream->id(), e.what());
+  }
+  stream->handler_done = true;
+  if (!stream->closed()) {
+    if (!stream->head_sent()) {
+      co_await respond_text(*stream, 500, "Internal Server Error");
+    } else if (!stream->finished()) {
+      stream->abort();
+    }
+  }
+  if (--running_handlers_ == 0) handlers_done_.notify();
+  update_idle_deadline();
+  signal_write();
+}
+
+void H2Session::update_idle_deadline() {
+  if (running_handlers_ == 0 && streams_.empty()) conn_.deadline.expires_after(conn_.limits.connection_idle);
+  else conn_.deadline.clear();
+}
+
+awaitable<void> H2Session::reader() {
+  std::array<std::uint8_t, 16 * 1024> buf;
+  while (!dead_) {
+    auto [ec, n] = co_await t_.read_some({reinterpret_cast<char*>(buf.data()), buf.size()});
+    if (ec || n == 0) break;
+    auto rv = nghttp2_session_mem_recv(session_, buf.data(), n);
+    if (rv < 0) {
+      spdlog::debug("[C{}] h2 protocol error: {}", conn_.info.id, nghttp2_strerror(static_cast<int>(rv)));
+      break;  // nghttp2 queued a GOAWAY; the writer flushes it
+    }
+    signal_write();
+    if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) break;
+  }
+  reading_done_ = true;
+  signal_write();
+}
+
+awaitable<void> H2Session::writer() {
+  std::string out;
+  for (;;) {
+    out.clear();
+    while (out.size() < 64 * 1024) {
+      const std::uint8_t* data = nullptr;
+      auto n = nghttp2_session_mem_send(session_, &data);
+      if (n < 0) {
+        dead_ = true;
+        break;
+      }
+      if (n == 0) break;
+      out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+    }
+    if (!out.empty()) {
+      if (co_await t_.write_all(out)) {
+        dead_ = true;
+        t_.close();
+        co_return;
+      }
+      continue;
+    }
+    if (dead_ || reading_done_ || (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_))) {
+      t_.close();  // wakes the reader if it is still waiting
+      co_return;
+    }
+    co_await write_event_.wait();
+  }
+}
+
+awaitable<void> H2Session::pinger() {
+  asio::steady_timer timer(ex_);
+  for (;;) {
+    timer.expires_after(conn_.limits.h2_ping_interval);
+    auto [ec] = co_await timer.async_wait(use_nothrow);
+    if (ec) co_return;
+    ping_outstanding_ = true;
+    nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, nullptr);
+    signal_write();
+    timer.expires_after(conn_.limits.h2_ping_timeout);
+    auto [ec2] = co_await timer.async_wait(use_nothrow);
+    if (ec2) co_return;
+    if (ping_outstanding_) {
+      spdlog::debug("[C{}] h2 PING unanswered, closing", conn_.info.id);
+      co_return;
+    }
+  }
+}
+
+awaitable<void> H2Session::run() {
+  using namespace asio::experimental::awaitable_operators;
+  conn_.on_drain = [this] {
+    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_),
+                          NGHTTP2_NO_ERROR, nullptr, 0);
+    signal_write();
+  };
+  update_idle_deadline();
+  co_await ((reader() && writer()) || pinger());
+  dead_ = true;
+  t_.close();
+  // Stop every handler still running and wait for them: they reference this session.
+  for (auto& [id, stream] : streams_) stream->on_close(NGHTTP2_CANCEL);
+  streams_.clear();
+  while (running_handlers_ > 0) co_await handlers_done_.wait();
+}
+
+}  // namespace
+
+awaitable<void> serve_http2(net::Transport& transport, ServerConn& conn) {
+  H2Session session(transport, conn, co_await asio::this_coro::executor);
+  if (!session.init()) co_return;
+  co_await session.run();
+}
+
+}  // namespace cmux::http

@@ -1,0 +1,105 @@
+// Field helpers and hop-by-hop hygiene for protocol-neutral message heads (SPEC §2 "Headers").
+#include "http/message.hpp"
+
+#include <algorithm>
+#include <array>
+
+namespace cmux::http {
+namespace {
+
+constexpr char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+constexpr bool is_ows(char c) { return c == ' ' || c == '\t'; }
+
+// Always hop-by-hop (RFC 9110 §7.6.1), plus `proxy-connection`, a pre-standard alias
+// that some clients still send. `te` is handled separately because of `te: trailers`.
+constexpr std::array<std::string_view, 8> kHopByHopNames = {
+    "connection",        "keep-alive", "proxy-authenticate", "proxy-authorization", "trailer",
+    "transfer-encoding", "upgrade",    "proxy-connection",
+};
+
+constexpr std::array<std::string_view, 3> kInternalNames = {
+    "x-cmux-port-internal",
+    "x-cmux-workspace-internal",
+    "x-cmux-host-override",
+};
+
+// HTTP/2 allows exactly one TE value (RFC 9113 §8.2.2); gRPC relies on it reaching the origin.
+bool is_te_trailers(const Field& field) {
+  return field.name == "te" && iequals(trim(field.value), "trailers");
+}
+
+// Lower-cased, trimmed, non-empty tokens of every Connection field, in order.
+std::vector<std::string> connection_tokens(const Fields& fields) {
+  std::vector<std::string> tokens;
+  for (const Field& field : fields) {
+    if (field.name != "connection") continue;
+    std::string_view rest = field.value;
+    while (!rest.empty()) {
+      const std::size_t comma = rest.find(',');
+      const std::string_view token = trim(rest.substr(0, comma));
+      if (!token.empty()) tokens.push_back(to_lower(token));
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    }
+  }
+  return tokens;
+}
+
+bool contains(const auto& names, std::string_view name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+}  // namespace
+
+std::optional<std::string_view> find_field(const Fields& fields, std::string_view name) {
+  for (const Field& field : fields) {
+    if (field.name == name) return std::string_view{field.value};
+  }
+  return std::nullopt;
+}
+
+std::size_t count_field(const Fields& fields, std::string_view name) {
+  return static_cast<std::size_t>(std::count_if(
+      fields.begin(), fields.end(), [name](const Field& field) { return field.name == name; }));
+}
+
+void remove_field(Fields& fields, std::string_view name) {
+  std::erase_if(fields, [name](const Field& field) { return field.name == name; });
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return ascii_lower(x) == ascii_lower(y);
+         });
+}
+
+std::string to_lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), ascii_lower);
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+void strip_hop_by_hop(Fields& fields, bool keep_te_trailers) {
+  // Read the Connection list before anything is erased: it names further hop-by-hop fields.
+  const std::vector<std::string> listed = connection_tokens(fields);
+  std::erase_if(fields, [&](const Field& field) {
+    // `te: trailers` survives even when Connection lists `te` (an HTTP/1.1 sender must list
+    // it there), otherwise an h1 -> h2 hop could never carry it.
+    if (field.name == "te") return !(keep_te_trailers && is_te_trailers(field));
+    return contains(kHopByHopNames, field.name) || contains(listed, field.name);
+  });
+}
+
+void strip_internal(Fields& fields) {
+  std::erase_if(fields, [](const Field& field) { return contains(kInternalNames, field.name); });
+}
+
+}  // namespace cmux::http

@@ -1,0 +1,25 @@
+// What one accepted connection's protocol loop needs: its identity, the handler, the
+// limits, and the server's drain signal. Owned by the connection coroutine.
+#pragma once
+
+#include "http/exchange.hpp"
+#include "http/limits.hpp"
+#include "net/deadline.hpp"
+#include "net/transport.hpp"
+
+namespace cmux::http {
+
+struct ServerConn {
+  ConnInfo info;
+  const Handler& handler;
+  const Limits& limits;
+  net::Deadline& deadline;
+  bool draining = false;                  // set by graceful shutdown
+  std::function<void()> on_drain;         // installed by the protocol loop
+};
+
+// The protocol loops. They return when the connection is finished.
+awaitable<void> serve_http1(net::Transport& transport, ServerConn& conn);
+awaitable<void> serve_http2(net::Transport& transport, ServerConn& conn);
+
+}  // namespace cmux::http

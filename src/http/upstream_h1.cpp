@@ -1,0 +1,243 @@
+#include "http/upstream_h1.hpp"
+
+#include <openssl/rand.h>
+#include <sys/socket.h>
+
+#include <boost/beast/core/detail/base64.hpp>
+#include <charconv>
+
+#include "http/h1_beast.hpp"
+#include "net/relay.hpp"
+
+namespace cmux::http {
+
+namespace {
+
+bool still_open(UpstreamConn& c) {
+  // An idle upstream socket must have nothing to read: data or EOF means it is unusable.
+  char byte;
+  ssize_t n = ::recv(c.t.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+std::string websocket_key() {
+  unsigned char raw[16];
+  RAND_bytes(raw, sizeof raw);
+  std::string out(boost::beast::detail::base64::encoded_size(sizeof raw), '\0');
+  out.resize(boost::beast::detail::base64::encode(out.data(), raw, sizeof raw));
+  return out;
+}
+
+std::string error_text(const error_code& ec) {
+  if (ec == asio::error::eof || ec == bhttp::error::partial_message) return "connection closed by upstream";
+  return ec.message();
+}
+
+}  // namespace
+
+std::unique_ptr<UpstreamConn> H1Pool::take(const std::string& key) {
+  auto it = idle_.find(key);
+  if (it == idle_.end()) return nullptr;
+  auto& list = it->second;
+  auto now = std::chrono::steady_clock::now();
+  while (!list.empty()) {
+    auto conn = std::move(list.back());
+    list.pop_back();
+    if (now - conn->idle_since < idle_timeout_ && still_open(*conn)) {
+      conn->reused = true;
+      return conn;
+    }
+  }
+  return nullptr;
+}
+
+void H1Pool::put(std::unique_ptr<UpstreamConn> conn) {
+  auto& list = idle_[conn->key];
+  auto now = std::chrono::steady_clock::now();
+  std::erase_if(list, [&](const auto& c) { return now - c->idle_since >= idle_timeout_; });
+  if (list.size() >= max_idle_) list.erase(list.begin());  // drop the oldest
+  conn->idle_since = now;
+  list.push_back(std::move(conn));
+}
+
+std::size_t H1Pool::idle_count() const {
+  std::size_t n = 0;
+  for (const auto& [k, v] : idle_) n += v.size();
+  return n;
+}
+
+std::string serialize_request_head(const RequestHead& req, bool& chunked_body) {
+  std::string out;
+  out.reserve(512);
+  out += req.method;
+  out += ' ';
+  out += req.target;
+  out += " HTTP/1.1\r\nhost: ";
+  out += req.authority;
+  out += "\r\n";
+  bool has_length = false;
+  bool ws_key = false;
+  bool ws_version = false;
+  for (const auto& f : req.fields) {
+    if (f.name == "content-length") has_length = true;
+    if (f.name == "sec-websocket-key") ws_key = true;
+    if (f.name == "sec-websocket-version") ws_version = true;
+    out += f.name;
+    out += ": ";
+    out += f.value;
+    out += "\r\n";
+  }
+  chunked_body = false;
+  if (!req.upgrade.empty()) {
+    out += "connection: upgrade\r\nupgrade: ";
+    out += req.upgrade;
+    out += "\r\n";
+    // RFC 8441 streams carry no Sec-WebSocket-Key; an HTTP/1.1 upstream needs one.
+    if (iequals(req.upgrade, "websocket")) {
+      if (!ws_key) out += "sec-websocket-key: " + websocket_key() + "\r\n";
+      if (!ws_version) out += "sec-websocket-version: 13\r\n";
+    }
+  } else if (req.has_body && !has_length) {
+    chunked_body = true;
+    out += "transfer-encoding: chunked\r\n";
+  }
+  out += "\r\n";
+  return out;
+}
+
+namespace {
+
+// Streams the exchange's request body to the upstream. Returns an error text on failure.
+awaitable<std::optional<std::string>> send_request_body(Exchange& ex, UpstreamConn& up, bool chunked,
+                                                        bool& client_failed) {
+  for (;;) {
+    auto chunk = co_await ex.read_body();
+    if (!chunk) {
+      client_failed = true;
+      co_return "client aborted the request body";
+    }
+    if (!chunk->data.empty()) {
+      error_code ec;
+      if (chunked) {
+        char size_line[24];
+        auto [p, tec] = std::to_chars(size_line, size_line + 16, chunk->data.size(), 16);
+        *p++ = '\r';
+        *p++ = '\n';
+        std::array<asio::const_buffer, 3> bufs{asio::buffer(size_line, p - size_line),
+                                               asio::buffer(chunk->data.data(), chunk->data.size()),
+                                               asio::buffer("\r\n", 2)};
+        ec = co_await up.t.write_gather(bufs);
+      } else {
+        ec = co_await up.t.write_all(chunk->data);
+      }
+      if (ec) co_return error_text(ec);
+    }
+    if (chunk->end) break;
+  }
+  if (chunked) {
+    std::string tail = "0\r\n";
+    Fields trailers = ex.request_trailers();
+    strip_hop_by_hop(trailers);
+    for (const auto& f : trailers) tail += f.name + ": " + f.value + "\r\n";
+    tail += "\r\n";
+    if (auto ec = co_await up.t.write_all(tail)) co_return error_text(ec);
+  }
+  co_return std::nullopt;
+}
+
+}  // namespace
+
+awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex, UpstreamConn& up,
+                                                                    const RequestHead& req, const Limits& limits) {
+  bool chunked = false;
+  std::string head = serialize_request_head(req, chunked);
+  if (auto ec = co_await up.t.write_all(head))
+    co_return std::unexpected(UpstreamFailure{error_text(ec), false, true});
+
+  bool request_complete = true;
+  std::optional<std::string> send_error;
+  if (req.has_body && req.upgrade.empty()) {
+    bool client_failed = false;
+    send_error = co_await send_request_body(ex, up, chunked, client_failed);
+    if (client_failed) co_return std::unexpected(UpstreamFailure{*send_error, false, false});
+    request_complete = !send_error;
+    // On a write error the upstream may still have answered (e.g. 413 then close): read on.
+  }
+
+  // Response head (interim 1xx other than 101 are skipped: we answered Expect ourselves).
+  using Parser = bhttp::response_parser<bhttp::buffer_body>;
+  std::optional<Parser> parser;
+  bool received_any = !up.in.empty();
+  std::array<char, 16 * 1024> tmp;
+  for (;;) {
+    auto scan = scan_head(up.in, limits.head);
+    if (!scan) co_return std::unexpected(UpstreamFailure{"invalid response head", false, false});
+    if (scan->length == 0) {
+      auto [ec, n] = co_await up.t.read_some(tmp);
+      if (ec || n == 0) {
+        std::string reason = send_error ? *send_error : error_text(ec ? ec : error_code(asio::error::eof));
+        co_return std::unexpected(UpstreamFailure{reason, false, !received_any});
+      }
+      received_any = true;
+      up.in.append(tmp.data(), n);
+      continue;
+    }
+    up.in.erase(0, scan->skipped);
+    parser.emplace();
+    parser->eager(true);
+    parser->header_limit(static_cast<std::uint32_t>(scan->length + 1));
+    parser->body_limit(boost::none);
+    if (req.method == "HEAD") parser->skip(true);
+    error_code ec;
+    parser->put(asio::buffer(up.in.data(), scan->length), ec);
+    up.in.erase(0, scan->length);
+    if ((ec && ec != bhttp::error::need_more) || !parser->is_header_done())
+      co_return std::unexpected(UpstreamFailure{"invalid response head", false, false});
+    int status = parser->get().result_int();
+    if (status >= 100 && status < 200 && status != 101) continue;
+    break;
+  }
+
+  const auto& msg = parser->get();
+  ResponseHead resp;
+  resp.status = msg.result_int();
+  resp.fields = beast_fields(msg.base());
+  auto framing = check_framing(resp.fields);
+  if (!framing) co_return std::unexpected(UpstreamFailure{"invalid response framing", false, false});
+  bool keep_alive = msg.keep_alive();
+  std::size_t header_fields = resp.fields.size();
+  strip_hop_by_hop(resp.fields);
+  strip_internal(resp.fields);
+  resp.content_length = framing->content_length;
+
+  if (resp.status == 101 && !req.upgrade.empty()) {
+    if (auto ec = co_await ex.send_head(resp, false)) co_return ForwardResult{101, false, false};
+    up.t.unread(up.in);
+    up.in.clear();
+    co_await net::relay(ex.tunnel(), up.t, limits.tunnel_idle);
+    co_return ForwardResult{101, false, true};
+  }
+
+  bool end_stream = parser->is_done();
+  if (auto ec = co_await ex.send_head(resp, end_stream)) co_return ForwardResult{resp.status, false, false};
+  if (!end_stream) {
+    std::array<char, 16 * 1024> body;
+    for (;;) {
+      auto r = co_await pull_body(*parser, up.in, up.t, body);
+      if (!r) {
+        ex.abort();  // never present a truncated body as complete
+        co_return std::unexpected(UpstreamFailure{error_text(r.error()), true, false});
+      }
+      if (r->size) {
+        if (auto ec = co_await ex.send_body({body.data(), r->size})) co_return ForwardResult{resp.status, false, false};
+      }
+      if (r->end) break;
+    }
+    Fields trailers = beast_fields(msg.base(), header_fields);
+    strip_hop_by_hop(trailers);
+    if (auto ec = co_await ex.finish(trailers)) co_return ForwardResult{resp.status, false, false};
+  }
+  co_return ForwardResult{resp.status, keep_alive && request_complete && up.in.empty(), false};
+}
+
+}  // namespace cmux::http

@@ -1,0 +1,21 @@
+// Common Asio/coroutine aliases for the whole codebase.
+#pragma once
+
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ssl.hpp>
+
+namespace cmux {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+using tcp = boost::asio::ip::tcp;
+using boost::system::error_code;
+template <typename T = void>
+using awaitable = boost::asio::awaitable<T>;
+
+// Completion token for coroutines that return errors as values: `auto [ec, n] = co_await
+// sock.async_read_some(buf, use_nothrow);` — exceptions never carry I/O errors.
+inline constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+
+}  // namespace cmux

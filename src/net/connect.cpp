@@ -1,0 +1,47 @@
+#include "net/connect.hpp"
+
+namespace cmux::net {
+
+std::string format_authority(std::string_view host, std::uint16_t port) {
+  std::string out;
+  bool v6 = host.find(':') != std::string_view::npos;
+  if (v6) out += '[';
+  out += host;
+  if (v6) out += ']';
+  out += ':';
+  out += std::to_string(port);
+  return out;
+}
+
+awaitable<std::expected<tcp::socket, error_code>> connect_tcp(const std::string& host, std::uint16_t port,
+                                                              std::chrono::milliseconds timeout) {
+  using namespace asio::experimental::awaitable_operators;
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer timer(ex);
+  timer.expires_after(timeout);
+
+  std::vector<tcp::endpoint> endpoints;
+  error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (!ec) {
+    endpoints.emplace_back(addr, port);
+  } else {
+    tcp::resolver resolver(ex);
+    auto result = co_await (resolver.async_resolve(host, std::to_string(port), use_nothrow) ||
+                            timer.async_wait(use_nothrow));
+    if (result.index() == 1) co_return std::unexpected(asio::error::timed_out);
+    auto [rec, results] = std::get<0>(result);
+    if (rec) co_return std::unexpected(rec);
+    for (const auto& r : results) endpoints.push_back(r.endpoint());
+  }
+
+  tcp::socket socket(ex);
+  auto result = co_await (asio::async_connect(socket, endpoints, use_nothrow) || timer.async_wait(use_nothrow));
+  if (result.index() == 1) co_return std::unexpected(asio::error::timed_out);
+  auto [cec, ep] = std::get<0>(result);
+  if (cec) co_return std::unexpected(cec);
+  socket.set_option(tcp::no_delay(true), cec);
+  co_return std::move(socket);
+}
+
+}  // namespace cmux::net

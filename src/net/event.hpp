@@ -1,0 +1,34 @@
+// A single-threaded wake-up signal for coroutines on one executor: notify() wakes the
+// current waiter (if any) or makes the next wait() return at once. Cancellation of the
+// waiting coroutine (e.g. by `||`) is honoured.
+#pragma once
+
+#include <chrono>
+
+#include "net/asio.hpp"
+
+namespace cmux::net {
+
+class Event {
+ public:
+  explicit Event(const asio::any_io_executor& ex) : timer_(ex, asio::steady_timer::time_point::max()) {}
+
+  void notify() {
+    pending_ = true;
+    timer_.cancel();
+  }
+
+  awaitable<void> wait() {
+    if (!pending_) {
+      auto [ec] = co_await timer_.async_wait(use_nothrow);
+      (void)ec;
+    }
+    pending_ = false;
+  }
+
+ private:
+  asio::steady_timer timer_;
+  bool pending_ = false;
+};
+
+}  // namespace cmux::net

@@ -1,0 +1,35 @@
+#include "net/io_threads.hpp"
+
+namespace cmux::net {
+
+IoThreads::IoThreads(std::size_t count) {
+  if (count == 0) count = 1;
+  for (std::size_t i = 0; i < count; ++i) {
+    contexts_.push_back(std::make_unique<asio::io_context>(1));
+    guards_.push_back(std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
+        contexts_.back()->get_executor()));
+  }
+}
+
+IoThreads::~IoThreads() {
+  stop();
+  join();
+}
+
+void IoThreads::start() {
+  for (auto& ctx : contexts_) threads_.emplace_back([c = ctx.get()] { c->run(); });
+}
+
+void IoThreads::release() { guards_.clear(); }
+
+void IoThreads::stop() {
+  for (auto& ctx : contexts_) ctx->stop();
+}
+
+void IoThreads::join() {
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+}
+
+}  // namespace cmux::net

@@ -1,0 +1,34 @@
+// IoThreads: N I/O threads, each running its own io_context. A connection lives on one
+// thread for its whole life, so nothing inside a worker needs a lock.
+#pragma once
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "net/asio.hpp"
+
+namespace cmux::net {
+
+class IoThreads {
+ public:
+  explicit IoThreads(std::size_t count);
+  ~IoThreads();
+  IoThreads(const IoThreads&) = delete;
+  IoThreads& operator=(const IoThreads&) = delete;
+
+  std::size_t size() const { return contexts_.size(); }
+  asio::io_context& context(std::size_t i) { return *contexts_[i]; }
+  void start();
+  // Lets the threads finish once they run out of work (no forced stop).
+  void release();
+  void stop();  // forced
+  void join();
+
+ private:
+  std::vector<std::unique_ptr<asio::io_context>> contexts_;
+  std::vector<std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>>> guards_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace cmux::net

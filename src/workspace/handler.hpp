@@ -1,0 +1,39 @@
+// The cmux-proxy request handler: route (pure rules), strip, forward over HTTP/1.1 to the
+// workspace upstream, or open a CONNECT tunnel. Protocol-neutral: it sees only Exchange.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "http/exchange.hpp"
+#include "http/limits.hpp"
+#include "http/upstream_h1.hpp"
+#include "workspace/metrics.hpp"
+#include "workspace/routing.hpp"
+
+namespace cmux::workspace {
+
+struct HandlerConfig {
+  RouteConfig route;
+  http::Limits limits;
+  bool json_logs = false;
+};
+
+class WorkspaceHandler {
+ public:
+  WorkspaceHandler(std::shared_ptr<const HandlerConfig> config, std::size_t workers, Metrics& metrics);
+  awaitable<void> handle(http::Exchange& ex);
+
+ private:
+  awaitable<std::expected<std::unique_ptr<http::UpstreamConn>, error_code>> connect(const Target& target);
+  awaitable<int> forward(http::Exchange& ex, const Target& target, http::RequestHead& up, std::string& error);
+  awaitable<int> tunnel(http::Exchange& ex, const Target& target, std::string& error);
+  void log_access(http::Exchange& ex, const http::RequestHead& req, const Target* target, int status,
+                  std::string_view error) const;
+
+  std::shared_ptr<const HandlerConfig> config_;
+  std::vector<http::H1Pool> pools_;  // one per worker thread
+  Metrics& metrics_;
+};
+
+}  // namespace cmux::workspace

@@ -1,0 +1,1135 @@
+"""Helpers for the black-box integration tests of the built binaries (tests/integration/).
+
+Run under /usr/bin/python3 (Debian's python3-h2 / hyperframe / websockets import only there).
+Everything talks to real sockets on loopback; nothing is mocked. Nothing here sleeps to wait:
+`wait_until` polls a condition against a deadline, and reads block with timeouts.
+
+Main entry points:
+  build_dir(), proxy_binary()
+  start_origin(host="127.0.0.1", name=None, port=0, cleanup=None) -> Origin
+  start_cmux_proxy(*args, env=None, expect_listeners=1, expect_metrics=False, cleanup=None) -> Proxy
+  run(cmd, timeout=30, input=None) -> subprocess.CompletedProcess (bytes)
+  curl(*args, timeout=30) -> CurlResult
+  wait_until(pred, timeout=10, message=None)
+  HttpConn (raw HTTP/1.1 over a socket), H2Client (python3-h2 over a socket)
+  pattern_*(): the deterministic body pattern of origin.js /bytes
+  workspace_ip(name): the SPEC §2 mapping, computed independently of the C++ code
+`cleanup` is a callable such as TestCase.addCleanup / addClassCleanup; processes are also
+killed at interpreter exit as a last resort.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SUPPORT_DIR = Path(__file__).resolve().parent
+REPO_ROOT = SUPPORT_DIR.parent.parent
+
+_LIVE_PROCS: list[subprocess.Popen] = []
+
+
+def _kill_leftovers() -> None:
+    for proc in _LIVE_PROCS:
+        if proc.poll() is None:
+            proc.kill()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+atexit.register(_kill_leftovers)
+
+
+def build_dir() -> Path:
+    return Path(os.environ.get("CMUX_BUILD_DIR") or (REPO_ROOT / "build")).resolve()
+
+
+def proxy_binary() -> Path:
+    return build_dir() / "bin" / "cmux-proxy"
+
+
+def require_binary(path: Path) -> Path:
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        raise AssertionError(f"{path} is missing: build it first (make build)")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# waiting
+
+
+def wait_until(pred, timeout: float = 10.0, interval: float = 0.01, message: str | None = None):
+    """Polls pred() until it returns a truthy value (returned) or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            value = pred()
+            if value:
+                return value
+        except Exception as exc:  # noqa: BLE001 - the predicate may race with a starting server
+            last_exc = exc
+        if time.monotonic() >= deadline:
+            detail = f" (last error: {last_exc!r})" if last_exc else ""
+            raise AssertionError((message or f"condition not met within {timeout}s") + detail)
+        time.sleep(interval)  # polling interval, not a wait for an event
+
+
+# ---------------------------------------------------------------------------------------------
+# ports and addresses
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that was free on `host` a moment ago (for tests that must name a port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def free_port_everywhere() -> int:
+    """A port free on 0.0.0.0 (so on every IPv4 loopback address) and on ::1 when available."""
+    for _ in range(50):
+        port = free_port("0.0.0.0")
+        try:
+            if ipv6_available():
+                with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+                    s.bind(("::1", port))
+            return port
+        except OSError:
+            continue
+    raise AssertionError("no port free on both IPv4 and IPv6")
+
+
+_IPV6 = None
+
+
+def ipv6_available() -> bool:
+    global _IPV6
+    if _IPV6 is None:
+        try:
+            with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+                s.bind(("::1", 0))
+            _IPV6 = True
+        except OSError:
+            _IPV6 = False
+    return _IPV6
+
+
+def hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def connection_refused(host: str, port: int, timeout: float = 1.0) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.connect((host, port))
+        except ConnectionRefusedError:
+            return True
+        except OSError:
+            return False
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# workspace IP (SPEC §2), computed independently of the C++ implementation
+
+
+def fnv1a32(data: bytes) -> int:
+    h = 0x811C9DC5
+    for b in data:
+        h ^= b
+        h = (h * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def workspace_ip(name: str) -> str | None:
+    last = name.split("/")[-1]
+    m = re.search(r"(\d+)$", last)
+    if m:
+        n = int(m.group(1))
+        if n > 0xFFFFFFFFFFFFFFFF:
+            return None  # overflow (any integer type the implementation may use)
+    else:
+        n = fnv1a32(last.lower().encode()) & 0xFFFF
+    return f"127.18.{(n >> 8) & 255}.{n & 255}"
+
+
+# ---------------------------------------------------------------------------------------------
+# deterministic body pattern (same as origin.js): 16-byte records, record k = "%015x\n" % k
+
+_RECORDS_PER_CHUNK = 4096
+PATTERN_CHUNK = 16 * _RECORDS_PER_CHUNK
+_TEMPLATE = bytearray(b"".join(b"%012x%03x\n" % (0, j) for j in range(_RECORDS_PER_CHUNK)))
+
+
+def pattern_chunk(c: int) -> bytes:
+    buf = bytearray(_TEMPLATE)
+    prefix = b"%012x" % c
+    for col in range(12):
+        buf[col::16] = bytes([prefix[col]]) * _RECORDS_PER_CHUNK
+    return bytes(buf)
+
+
+def pattern_chunks(n: int):
+    c = 0
+    left = n
+    while left > 0:
+        chunk = pattern_chunk(c)
+        c += 1
+        if left < len(chunk):
+            chunk = chunk[:left]
+        left -= len(chunk)
+        yield chunk
+
+
+def pattern_bytes(n: int) -> bytes:
+    return b"".join(pattern_chunks(n))
+
+
+_SHA_CACHE: dict[int, str] = {}
+
+
+def pattern_sha256(n: int) -> str:
+    if n not in _SHA_CACHE:
+        h = hashlib.sha256()
+        for chunk in pattern_chunks(n):
+            h.update(chunk)
+        _SHA_CACHE[n] = h.hexdigest()
+    return _SHA_CACHE[n]
+
+
+def write_pattern_file(path: Path, n: int) -> str:
+    """Writes n pattern bytes to path; returns their sha256."""
+    h = hashlib.sha256()
+    with open(path, "wb") as f:
+        for chunk in pattern_chunks(n):
+            h.update(chunk)
+            f.write(chunk)
+    _SHA_CACHE[n] = h.hexdigest()
+    return _SHA_CACHE[n]
+
+
+# ---------------------------------------------------------------------------------------------
+# processes
+
+
+class _StderrDrain:
+    """Reads a pipe in a thread into a buffer so the child never blocks on a full pipe."""
+
+    def __init__(self, pipe):
+        self._pipe = pipe
+        self._buf = bytearray()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while True:
+            try:
+                data = self._pipe.read1(65536)
+            except (OSError, ValueError):
+                break
+            if not data:
+                break
+            with self._lock:
+                self._buf += data
+
+    def text(self) -> str:
+        with self._lock:
+            return self._buf.decode("utf-8", "replace")
+
+    def join(self, timeout: float = 5.0):
+        self._thread.join(timeout)
+
+
+class _LineReader:
+    """Line reads from a child's stdout with a deadline (select-based, in the caller's thread),
+    plus a non-blocking `drain()` of whatever is already in the pipe."""
+
+    def __init__(self, pipe):
+        self._fd = pipe.fileno()
+        os.set_blocking(self._fd, False)
+        self._buf = b""
+        self.eof = False
+        self.lines: list[str] = []
+
+    def _read_available(self) -> bool:
+        try:
+            data = os.read(self._fd, 65536)
+        except BlockingIOError:
+            return False
+        if not data:
+            self.eof = True
+            return False
+        self._buf += data
+        while b"\n" in self._buf:
+            line, self._buf = self._buf.split(b"\n", 1)
+            self.lines.append(line.decode("utf-8", "replace").rstrip("\r"))
+        return True
+
+    def drain(self) -> list[str]:
+        while not self.eof and self._read_available():
+            pass
+        return self.lines
+
+    def wait_lines(self, pred, timeout: float) -> bool:
+        """Reads until pred(lines) is true, EOF, or the deadline."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.drain()
+            if pred(self.lines):
+                return True
+            if self.eof:
+                return False
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            select.select([self._fd], [], [], left)
+
+
+def _child_env(env: dict | None) -> dict:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CMUX_") and k != "RUST_LOG"}
+    for k, v in (env or {}).items():
+        if v is None:
+            base.pop(k, None)
+        else:
+            base[k] = str(v)
+    return base
+
+
+def _register(proc: subprocess.Popen, stop, cleanup):
+    _LIVE_PROCS.append(proc)
+    if cleanup is not None:
+        cleanup(stop)
+
+
+# ---------------------------------------------------------------------------------------------
+# origin
+
+
+class Origin:
+    def __init__(self, proc, info, stderr):
+        self.proc = proc
+        self.port: int = info["port"]
+        self.host: str = info["host"]
+        self.name: str = info.get("name", "origin")
+        self._stderr = stderr
+
+    @property
+    def hostport(self) -> str:
+        return hostport(self.host, self.port)
+
+    def url(self, path: str = "/") -> str:
+        return f"http://{self.hostport}{path}"
+
+    def stderr_text(self) -> str:
+        return self._stderr.text()
+
+    def stats(self) -> dict:
+        """The origin's /_requests counters (asked directly, not through a proxy)."""
+        conn = HttpConn(self.host, self.port, timeout=5)
+        try:
+            resp = conn.request("GET", "/_requests", headers=[("Host", self.hostport)])
+            return json.loads(resp.body)
+        finally:
+            conn.close()
+
+    def request_count(self) -> int:
+        return self.stats()["requests"]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                pipe.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+def start_origin(host: str = "127.0.0.1", name: str | None = None, port: int = 0,
+                 cleanup=None, timeout: float = 15.0) -> Origin:
+    node_modules = SUPPORT_DIR / "node_modules" / "ws"
+    if not node_modules.is_dir():
+        raise AssertionError("tests/support/node_modules missing: run scripts/bootstrap "
+                             "(npm ci in tests/support)")
+    cmd = ["node", str(SUPPORT_DIR / "origin.js"), "--host", host, "--port", str(port)]
+    if name:
+        cmd += ["--name", name]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=SUPPORT_DIR)
+    stderr = _StderrDrain(proc.stderr)
+    reader = _LineReader(proc.stdout)
+    ok = reader.wait_lines(lambda lines: any(l.startswith("{") for l in lines), timeout)
+    if not ok:
+        proc.kill()
+        proc.wait()
+        stderr.join()
+        raise AssertionError(f"origin did not start on {host}:{port}: {stderr.text()}")
+    info = json.loads(next(l for l in reader.lines if l.startswith("{")))
+    origin = Origin(proc, info, stderr)
+    _register(proc, origin.stop, cleanup)
+    return origin
+
+
+# ---------------------------------------------------------------------------------------------
+# cmux-proxy
+
+LISTEN_RE = re.compile(r"^cmux-proxy listening on (\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+)$")
+METRICS_RE = re.compile(r"^cmux-proxy metrics on (\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+)$")
+
+
+@dataclass
+class Addr:
+    host: str  # without brackets
+    port: int
+    printed: str = ""  # as printed, e.g. "[::1]:1234"
+
+    @property
+    def hostport(self) -> str:
+        return hostport(self.host, self.port)
+
+
+def _parse_addr(host: str, port: str, printed: str) -> Addr:
+    return Addr(host.strip("[]"), int(port), printed)
+
+
+class Proxy:
+    def __init__(self, proc, reader, stderr, args, binary):
+        self.proc = proc
+        self._reader = reader
+        self._stderr = stderr
+        self.args = args
+        self.binary = binary
+        self.exit_code = None
+
+    # what the process printed on stdout
+    @property
+    def stdout_lines(self) -> list[str]:
+        return self._reader.drain()
+
+    @property
+    def addrs(self) -> list[Addr]:
+        out = []
+        for line in self.stdout_lines:
+            m = LISTEN_RE.match(line)
+            if m:
+                out.append(_parse_addr(m.group(1), m.group(2), f"{m.group(1)}:{m.group(2)}"))
+        return out
+
+    @property
+    def metrics_addr(self) -> Addr | None:
+        for line in self.stdout_lines:
+            m = METRICS_RE.match(line)
+            if m:
+                return _parse_addr(m.group(1), m.group(2), f"{m.group(1)}:{m.group(2)}")
+        return None
+
+    @property
+    def host(self) -> str:
+        return self.addrs[0].host
+
+    @property
+    def port(self) -> int:
+        return self.addrs[0].port
+
+    @property
+    def hostport(self) -> str:
+        return self.addrs[0].hostport
+
+    def url(self, path: str = "/", scheme: str = "http") -> str:
+        return f"{scheme}://{self.hostport}{path}"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stderr_text(self) -> str:
+        return self._stderr.text()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def status_kb(self, key: str) -> int:
+        """A value from /proc/<pid>/status in kB (e.g. VmHWM, VmRSS)."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+        raise KeyError(key)
+
+    def send_signal(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 15.0) -> int:
+        try:
+            self.exit_code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"cmux-proxy did not exit within {timeout}s\n"
+                                 f"stderr:\n{self.stderr_text()[-4000:]}")
+        self._stderr.join()
+        return self.exit_code
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 15.0, expect_code: int | None = 0) -> int:
+        """Signals the process (SIGTERM) and waits; asserts the exit code (0 by default)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.wait(timeout)
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            try:
+                pipe.close()
+            except Exception:  # noqa: BLE001
+                pass
+        if expect_code is not None and code != expect_code:
+            raise AssertionError(f"cmux-proxy exited with {code}, expected {expect_code}\n"
+                                 f"stderr:\n{self.stderr_text()[-4000:]}")
+        return code
+
+    def _cleanup(self):
+        # A test that already stopped the process has asserted what it wanted.
+        if self.proc.poll() is None:
+            self.stop(expect_code=None)
+
+
+def _has_listen_arg(args) -> bool:
+    return any(a == "--listen" or a.startswith("--listen=") for a in args)
+
+
+def start_cmux_proxy(*args, env: dict | None = None, expect_listeners: int | None = 1,
+                     expect_metrics: bool = False, default_listen: bool = True, cleanup=None,
+                     timeout: float = 10.0, binary: Path | None = None) -> Proxy:
+    """Starts build/bin/cmux-proxy and waits for its `listening on` lines.
+
+    Without a --listen argument (and without CMUX_LISTEN in `env`) `--listen 127.0.0.1:0` is
+    added unless default_listen=False. `expect_listeners=None` returns right after start
+    (for tests that expect the process to fail)."""
+    binary = require_binary(binary or proxy_binary())
+    args = [str(a) for a in args]
+    if default_listen and not _has_listen_arg(args) and not (env and env.get("CMUX_LISTEN")):
+        args = ["--listen", "127.0.0.1:0"] + args
+    proc = subprocess.Popen([str(binary), *args], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_child_env(env))
+    stderr = _StderrDrain(proc.stderr)
+    reader = _LineReader(proc.stdout)
+    proxy = Proxy(proc, reader, stderr, args, binary)
+    _register(proc, proxy._cleanup, cleanup)
+    if expect_listeners is None:
+        return proxy
+
+    def ready(lines):
+        n = sum(1 for l in lines if LISTEN_RE.match(l))
+        m = any(METRICS_RE.match(l) for l in lines)
+        return n >= expect_listeners and (m or not expect_metrics)
+
+    if not reader.wait_lines(ready, timeout):
+        alive = proc.poll() is None
+        if alive:
+            proc.kill()
+        proc.wait()
+        stderr.join()
+        raise AssertionError(
+            f"cmux-proxy {' '.join(args)}: expected {expect_listeners} listener line(s)"
+            f"{' and a metrics line' if expect_metrics else ''} within {timeout}s; "
+            f"{'still running' if alive else f'exited with {proc.returncode}'}\n"
+            f"stdout: {reader.lines!r}\nstderr:\n{stderr.text()[-4000:]}")
+    return proxy
+
+
+# ---------------------------------------------------------------------------------------------
+# external clients
+
+
+def run(cmd, timeout: float = 30.0, input: bytes | None = None, env: dict | None = None,
+        cwd=None) -> subprocess.CompletedProcess:
+    """Runs a client (curl, nghttp, h2load, openssl); returns bytes stdout/stderr, never raises
+    on a non-zero exit."""
+    try:
+        return subprocess.run([str(c) for c in cmd], input=input, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=timeout, cwd=cwd,
+                              env=None if env is None else {**os.environ, **env},
+                              stdin=None if input is not None else subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"{cmd!r} timed out after {timeout}s") from exc
+
+
+@dataclass
+class CurlResult:
+    rc: int
+    status: int
+    http_version: str
+    headers: list  # [(name lower, value)] of the final response, in order
+    trailers: list  # [(name lower, value)]
+    body: bytes
+    stderr: str
+    all_heads: list = field(default_factory=list)  # every header block (1xx included)
+
+    def header(self, name: str):
+        name = name.lower()
+        for k, v in self.headers:
+            if k == name:
+                return v
+        return None
+
+    def header_all(self, name: str) -> list:
+        name = name.lower()
+        return [v for k, v in self.headers if k == name]
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def _parse_header_dump(raw: bytes):
+    text = raw.decode("latin-1")
+    heads: list[tuple[str, list]] = []
+    trailers: list = []
+    current = None
+    for line in text.split("\n"):
+        line = line.rstrip("\r")
+        if line.startswith("HTTP/"):
+            current = (line, [])
+            heads.append(current)
+            continue
+        if line == "":
+            current = None
+            continue
+        if ":" in line:
+            k, v = line.split(":", 1)
+            pair = (k.strip().lower(), v.strip())
+            if current is not None:
+                current[1].append(pair)
+            else:
+                trailers.append(pair)
+    return heads, trailers
+
+
+def curl(*args, timeout: float = 30.0, input: bytes | None = None) -> CurlResult:
+    """curl -sS with headers dumped; returns the final response (status, headers in order,
+    trailers, body). `args` are extra curl arguments including the URL(s)."""
+    with tempfile.TemporaryDirectory(prefix="cmux-curl-") as tmp:
+        hdr = Path(tmp) / "headers"
+        body = Path(tmp) / "body"
+        cmd = ["curl", "-sS", "--max-time", str(int(timeout)), "-D", str(hdr), "-o", str(body),
+               "-w", "%{http_code} %{http_version}", *[str(a) for a in args]]
+        cp = run(cmd, timeout=timeout + 5, input=input)
+        heads, trailers = _parse_header_dump(hdr.read_bytes() if hdr.exists() else b"")
+        final = [h for h in heads if not re.match(r"HTTP/\S+ 1\d\d", h[0])]
+        headers = final[-1][1] if final else []
+        w = cp.stdout.decode().split()
+        status = int(w[0]) if w and w[0].isdigit() else 0
+        version = w[1] if len(w) > 1 else ""
+        return CurlResult(rc=cp.returncode, status=status, http_version=version, headers=headers,
+                          trailers=trailers, body=body.read_bytes() if body.exists() else b"",
+                          stderr=cp.stderr.decode("utf-8", "replace"), all_heads=heads)
+
+
+# ---------------------------------------------------------------------------------------------
+# raw HTTP/1.1
+
+
+@dataclass
+class RawResponse:
+    status: int
+    reason: str
+    headers: list  # [(name lower, value str)] in order
+    body: bytes
+    trailers: list
+    raw_head: bytes
+
+    def header(self, name: str):
+        name = name.lower()
+        for k, v in self.headers:
+            if k == name:
+                return v
+        return None
+
+    def header_all(self, name: str) -> list:
+        return [v for k, v in self.headers if k == name.lower()]
+
+
+class HttpConn:
+    """A raw HTTP/1.1 client connection: send bytes exactly as given, parse responses
+    (Content-Length, chunked with trailers, read-to-close, HEAD / 1xx / 204 / 304)."""
+
+    def __init__(self, host: str, port: int, timeout: float = 10.0):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect((host, port))
+        self.buf = b""
+        self.closed_by_peer = False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def send(self, data: bytes):
+        self.sock.sendall(data)
+
+    def _fill(self) -> bool:
+        try:
+            data = self.sock.recv(65536)
+        except ConnectionResetError:
+            data = b""
+        if not data:
+            self.closed_by_peer = True
+            return False
+        self.buf += data
+        return True
+
+    def read_until(self, marker: bytes) -> bytes:
+        while marker not in self.buf:
+            if not self._fill():
+                raise EOFError(f"connection closed before {marker!r}; got {self.buf[:200]!r}")
+        idx = self.buf.index(marker) + len(marker)
+        out, self.buf = self.buf[:idx], self.buf[idx:]
+        return out
+
+    def read_exact(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            if not self._fill():
+                raise EOFError(f"connection closed after {len(self.buf)} of {n} bytes")
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_to_close(self) -> bytes:
+        while self._fill():
+            pass
+        out, self.buf = self.buf, b""
+        return out
+
+    def wait_closed(self) -> bool:
+        """True when the peer closes (EOF/RST) before the socket timeout; extra bytes dropped."""
+        try:
+            while self._fill():
+                pass
+            return True
+        except socket.timeout:
+            return False
+
+    def read_head(self):
+        head = self.read_until(b"\r\n\r\n")
+        lines = head[:-4].split(b"\r\n")
+        m = re.match(rb"HTTP/1\.[01] (\d{3})(?: (.*))?$", lines[0])
+        if not m:
+            raise AssertionError(f"bad status line {lines[0]!r}")
+        headers = []
+        for line in lines[1:]:
+            k, _, v = line.partition(b":")
+            headers.append((k.decode("latin-1").strip().lower(), v.decode("latin-1").strip()))
+        return int(m.group(1)), (m.group(2) or b"").decode("latin-1"), headers, head
+
+    def read_response(self, method: str = "GET") -> RawResponse:
+        while True:
+            status, reason, headers, head = self.read_head()
+            if 100 <= status < 200 and status != 101:
+                continue
+            break
+        hmap = {}
+        for k, v in headers:
+            hmap.setdefault(k, v)
+        body = b""
+        trailers = []
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200 or (
+                method == "CONNECT" and 200 <= status < 300):
+            pass
+        elif "chunked" in hmap.get("transfer-encoding", "").lower():
+            while True:
+                size_line = self.read_until(b"\r\n")[:-2]
+                size = int(size_line.split(b";")[0], 16)
+                if size == 0:
+                    break
+                body += self.read_exact(size)
+                if self.read_exact(2) != b"\r\n":
+                    raise AssertionError("bad chunk terminator")
+            while True:
+                line = self.read_until(b"\r\n")[:-2]
+                if not line:
+                    break
+                k, _, v = line.partition(b":")
+                trailers.append((k.decode("latin-1").strip().lower(),
+                                 v.decode("latin-1").strip()))
+        elif "content-length" in hmap:
+            body = self.read_exact(int(hmap["content-length"]))
+        else:
+            body = self.read_to_close()
+        return RawResponse(status, reason, headers, body, trailers, head)
+
+    def request(self, method: str, path: str, headers=(), body: bytes = b"") -> RawResponse:
+        lines = [f"{method} {path} HTTP/1.1"]
+        has_len = any(k.lower() in ("content-length", "transfer-encoding") for k, _ in headers)
+        for k, v in headers:
+            lines.append(f"{k}: {v}")
+        if body and not has_len:
+            lines.append(f"Content-Length: {len(body)}")
+        self.send(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        return self.read_response(method)
+
+
+def raw_exchange(host: str, port: int, data: bytes, timeout: float = 5.0):
+    """Sends data on a fresh connection; returns (first response or None, closed: bool).
+    `closed` is True when the peer closed the connection after that response."""
+    conn = HttpConn(host, port, timeout=timeout)
+    try:
+        conn.send(data)
+        try:
+            resp = conn.read_response()
+        except EOFError:
+            return None, True
+        closed = conn.wait_closed()
+        return resp, closed
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP/2 (python3-h2)
+
+
+@dataclass
+class H2Stream:
+    stream_id: int
+    headers: list | None = None  # response headers [(name, value)] as str
+    informational: list = field(default_factory=list)
+    data: bytearray = field(default_factory=bytearray)
+    trailers: list | None = None
+    ended: bool = False
+    reset_code: int | None = None
+
+    @property
+    def status(self) -> int | None:
+        if self.headers is None:
+            return None
+        for k, v in self.headers:
+            if k == ":status":
+                return int(v)
+        return None
+
+    def header(self, name: str):
+        for k, v in self.headers or []:
+            if k == name:
+                return v
+        return None
+
+    def header_all(self, name: str) -> list:
+        return [v for k, v in self.headers or [] if k == name]
+
+
+class H2Client:
+    """A cleartext (prior knowledge) or already-TLS HTTP/2 client on a socket, driven by
+    python3-h2. Not thread-safe; every wait has a deadline."""
+
+    def __init__(self, host: str, port: int, timeout: float = 10.0, sock=None):
+        import h2.config
+        import h2.connection
+
+        if sock is None:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            sock.connect((host, port))
+        self.sock = sock
+        self.timeout = timeout
+        self.authority = hostport(host, port)
+        config = h2.config.H2Configuration(client_side=True, header_encoding="utf-8",
+                                           validate_inbound_headers=False)
+        self.conn = h2.connection.H2Connection(config=config)
+        self.conn.initiate_connection()
+        self.streams: dict[int, H2Stream] = {}
+        self.remote_settings_received = False
+        self.goaway = None  # ConnectionTerminated event
+        self.closed = False
+        self.events: list = []
+        self._flush()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def _flush(self):
+        data = self.conn.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+    def _pump_once(self, deadline: float) -> bool:
+        import h2.events
+
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("HTTP/2: timed out waiting for the server")
+        self.sock.settimeout(left)
+        try:
+            data = self.sock.recv(1 << 20)
+        except socket.timeout:
+            raise AssertionError("HTTP/2: timed out waiting for the server") from None
+        except ConnectionResetError:
+            data = b""
+        if not data:
+            self.closed = True
+            return False
+        for ev in self.conn.receive_data(data):
+            self.events.append(ev)
+            sid = getattr(ev, "stream_id", None)
+            st = self.streams.get(sid) if sid else None
+            if isinstance(ev, h2.events.RemoteSettingsChanged):
+                self.remote_settings_received = True
+            elif isinstance(ev, h2.events.InformationalResponseReceived) and st:
+                st.informational.append(ev.headers)
+            elif isinstance(ev, h2.events.ResponseReceived) and st:
+                st.headers = list(ev.headers)
+            elif isinstance(ev, h2.events.TrailersReceived) and st:
+                st.trailers = list(ev.headers)
+            elif isinstance(ev, h2.events.DataReceived) and st:
+                st.data += ev.data
+                # Consume at once: the test reads everything it receives.
+                if ev.flow_controlled_length:
+                    self.conn.acknowledge_received_data(ev.flow_controlled_length, sid)
+            elif isinstance(ev, h2.events.StreamEnded) and st:
+                st.ended = True
+            elif isinstance(ev, h2.events.StreamReset) and st:
+                st.reset_code = ev.error_code
+                st.ended = True
+            elif isinstance(ev, h2.events.ConnectionTerminated):
+                self.goaway = ev
+        self._flush()
+        return True
+
+    def pump_until(self, pred, timeout: float | None = None):
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while not pred():
+            if not self._pump_once(deadline):
+                if pred():
+                    break
+                raise AssertionError("HTTP/2: connection closed by the server")
+        return True
+
+    def wait_settings(self):
+        self.pump_until(lambda: self.remote_settings_received)
+        return self.conn.remote_settings
+
+    def start(self, headers, end_stream: bool = False) -> int:
+        sid = self.conn.get_next_available_stream_id()
+        self.streams[sid] = H2Stream(sid)
+        self.conn.send_headers(sid, headers, end_stream=end_stream)
+        self._flush()
+        return sid
+
+    def send_data(self, sid: int, data: bytes, end_stream: bool = False):
+        """Sends data respecting flow control (pumps the connection while the window is shut)."""
+        view = memoryview(data)
+        while True:
+            if not view and end_stream:
+                self.conn.end_stream(sid)
+                self._flush()
+                return
+            if not view:
+                return
+            window = min(self.conn.local_flow_control_window(sid),
+                         self.conn.max_outbound_frame_size)
+            if window <= 0:
+                self.pump_until(lambda: self.conn.local_flow_control_window(sid) > 0
+                                or self.streams[sid].ended)
+                if self.streams[sid].ended:
+                    return
+                continue
+            n = min(window, len(view))
+            last = n == len(view)
+            self.conn.send_data(sid, bytes(view[:n]), end_stream=end_stream and last)
+            self._flush()
+            view = view[n:]
+            if last:
+                return
+
+    def send_trailers(self, sid: int, trailers):
+        self.conn.send_headers(sid, trailers, end_stream=True)
+        self._flush()
+
+    def wait_response(self, sid: int, timeout: float | None = None) -> H2Stream:
+        st = self.streams[sid]
+        self.pump_until(lambda: st.headers is not None or st.ended, timeout)
+        return st
+
+    def wait_end(self, sid: int, timeout: float | None = None) -> H2Stream:
+        st = self.streams[sid]
+        self.pump_until(lambda: st.ended, timeout)
+        return st
+
+    def wait_data(self, sid: int, n: int, timeout: float | None = None) -> H2Stream:
+        st = self.streams[sid]
+        self.pump_until(lambda: len(st.data) >= n or st.ended, timeout)
+        return st
+
+    def request(self, method: str, path: str, headers=(), body: bytes | None = None,
+                trailers=None, authority: str | None = None, scheme: str = "http",
+                timeout: float | None = None) -> H2Stream:
+        hdrs = [(":method", method), (":scheme", scheme),
+                (":authority", authority or self.authority), (":path", path), *headers]
+        sid = self.start(hdrs, end_stream=not body and not trailers)
+        if body:
+            self.send_data(sid, body, end_stream=not trailers)
+        if trailers:
+            self.send_trailers(sid, trailers)
+        return self.wait_end(sid, timeout)
+
+
+# ---------------------------------------------------------------------------------------------
+# WebSocket frames (for RFC 8441 over python3-h2 and raw tunnels)
+
+
+def ws_frame(payload: bytes, opcode: int = 1, mask: bool = True, fin: bool = True) -> bytes:
+    first = (0x80 if fin else 0) | opcode
+    n = len(payload)
+    if n < 126:
+        head = bytes([first, (0x80 if mask else 0) | n])
+    elif n < 65536:
+        head = bytes([first, (0x80 if mask else 0) | 126]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([first, (0x80 if mask else 0) | 127]) + n.to_bytes(8, "big")
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return head + key + masked
+
+
+def ws_parse_frame(data: bytes):
+    """Parses one frame; returns (fin, opcode, masked, payload, consumed) or None if incomplete."""
+    if len(data) < 2:
+        return None
+    fin = bool(data[0] & 0x80)
+    opcode = data[0] & 0x0F
+    masked = bool(data[1] & 0x80)
+    n = data[1] & 0x7F
+    pos = 2
+    if n == 126:
+        if len(data) < 4:
+            return None
+        n = int.from_bytes(data[2:4], "big")
+        pos = 4
+    elif n == 127:
+        if len(data) < 10:
+            return None
+        n = int.from_bytes(data[2:10], "big")
+        pos = 10
+    key = b""
+    if masked:
+        if len(data) < pos + 4:
+            return None
+        key = data[pos:pos + 4]
+        pos += 4
+    if len(data) < pos + n:
+        return None
+    payload = bytes(data[pos:pos + n])
+    if masked:
+        payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return fin, opcode, masked, payload, pos + n
+
+
+# ---------------------------------------------------------------------------------------------
+# certificates
+
+
+def make_self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A throwaway EC P-256 certificate for localhost / 127.0.0.1 in `directory` (a tempdir)."""
+    cert = Path(directory) / "cert.pem"
+    key = Path(directory) / "key.pem"
+    cp = run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+              "-nodes", "-subj", "/CN=localhost",
+              "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+              "-days", "1", "-keyout", str(key), "-out", str(cert)], timeout=30)
+    if cp.returncode != 0:
+        raise AssertionError(f"openssl failed: {cp.stderr.decode()}")
+    return cert, key
+
+
+def tool_available(name: str) -> bool:
+    return shutil.which(name) is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# unittest glue
+
+import unittest  # noqa: E402
+
+# curl flags per downstream protocol.
+CURL_PROTOCOLS = {"h1": ["--http1.1"], "h2c": ["--http2-prior-knowledge"]}
+ERROR_CONTENT_TYPE = "text/plain; charset=utf-8"
+
+
+def port_header(port: int) -> list:
+    return ["-H", f"X-Cmux-Port-Internal: {port}"]
+
+
+class ProxyTestCase(unittest.TestCase):
+    """Starts processes with automatic cleanup: per test (self.origin / self.proxy) or per class
+    (cls.class_origin / cls.class_proxy)."""
+
+    maxDiff = None
+
+    def origin(self, host: str = "127.0.0.1", name: str | None = None, port: int = 0) -> Origin:
+        return start_origin(host, name, port, cleanup=self.addCleanup)
+
+    def proxy(self, *args, **kwargs) -> Proxy:
+        return start_cmux_proxy(*args, cleanup=self.addCleanup, **kwargs)
+
+    @classmethod
+    def class_origin(cls, host: str = "127.0.0.1", name: str | None = None, port: int = 0) -> Origin:
+        return start_origin(host, name, port, cleanup=cls.addClassCleanup)
+
+    @classmethod
+    def class_proxy(cls, *args, **kwargs) -> Proxy:
+        return start_cmux_proxy(*args, cleanup=cls.addClassCleanup, **kwargs)
+
+    def assertProxyError(self, status: int, content_type, body: bytes, want_status: int,
+                         want_message: str | None = None, prefix: bool = False):
+        """An error answer of SPEC §2: status, text/plain; charset=utf-8, the message as body."""
+        text = body.decode("utf-8", "replace")
+        self.assertEqual(status, want_status, f"body: {text!r}")
+        self.assertIsNotNone(content_type, "error response without Content-Type")
+        self.assertEqual(content_type.replace(" ", "").lower(),
+                         ERROR_CONTENT_TYPE.replace(" ", ""), f"content-type of {text!r}")
+        if want_message is not None:
+            got = text.rstrip("\r\n")
+            if prefix:
+                self.assertTrue(got.startswith(want_message), f"{got!r} should start with "
+                                f"{want_message!r}")
+            else:
+                self.assertEqual(got, want_message)
+
+    def assertCurlError(self, r: CurlResult, want_status: int, want_message: str | None = None,
+                        prefix: bool = False):
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertProxyError(r.status, r.header("content-type"), r.body, want_status,
+                              want_message, prefix)

@@ -1,0 +1,192 @@
+// Field helpers and SPEC §2 "Headers" hop-by-hop hygiene.
+#include "http/message.hpp"
+
+#include <gtest/gtest.h>
+
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace cmux::http {
+namespace {
+
+// Field has no operator==; compare as (name, value) pairs, which gtest also prints readably.
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+Pairs pairs(const Fields& fields) {
+  Pairs out;
+  for (const Field& field : fields) out.emplace_back(field.name, field.value);
+  return out;
+}
+
+TEST(FieldHelpers, FindFieldReturnsFirstValue) {
+  const Fields fields{{"accept", "a"}, {"cookie", "1"}, {"cookie", "2"}};
+  EXPECT_EQ(find_field(fields, "cookie"), "1");
+  EXPECT_EQ(find_field(fields, "accept"), "a");
+  EXPECT_EQ(find_field(fields, "missing"), std::nullopt);
+  EXPECT_EQ(find_field({}, "accept"), std::nullopt);
+}
+
+TEST(FieldHelpers, FindFieldDistinguishesEmptyFromAbsent) {
+  const Fields fields{{"x-empty", ""}};
+  ASSERT_TRUE(find_field(fields, "x-empty").has_value());
+  EXPECT_EQ(*find_field(fields, "x-empty"), "");
+}
+
+TEST(FieldHelpers, CountField) {
+  const Fields fields{{"cookie", "1"}, {"accept", "a"}, {"cookie", "2"}};
+  EXPECT_EQ(count_field(fields, "cookie"), 2u);
+  EXPECT_EQ(count_field(fields, "accept"), 1u);
+  EXPECT_EQ(count_field(fields, "nope"), 0u);
+}
+
+TEST(FieldHelpers, RemoveFieldRemovesEveryRepeatAndKeepsOrder) {
+  Fields fields{{"a", "1"}, {"cookie", "1"}, {"b", "2"}, {"cookie", "2"}, {"c", "3"}};
+  remove_field(fields, "cookie");
+  EXPECT_EQ(pairs(fields), (Pairs{{"a", "1"}, {"b", "2"}, {"c", "3"}}));
+  remove_field(fields, "missing");
+  EXPECT_EQ(fields.size(), 3u);
+}
+
+struct IequalsCase {
+  std::string a, b;
+  bool equal;
+  friend void PrintTo(const IequalsCase& c, std::ostream* os) {
+    *os << testing::PrintToString(c.a) << " vs " << testing::PrintToString(c.b);
+  }
+};
+class IequalsTest : public testing::TestWithParam<IequalsCase> {};
+TEST_P(IequalsTest, ComparesAsciiCaseInsensitively) {
+  EXPECT_EQ(iequals(GetParam().a, GetParam().b), GetParam().equal);
+  EXPECT_EQ(iequals(GetParam().b, GetParam().a), GetParam().equal);
+}
+INSTANTIATE_TEST_SUITE_P(Table, IequalsTest,
+                         testing::Values(IequalsCase{"", "", true},
+                                         IequalsCase{"Trailers", "trailers", true},
+                                         IequalsCase{"X-CMUX", "x-cmux", true},
+                                         IequalsCase{"abc", "abd", false},
+                                         IequalsCase{"abc", "abcd", false},
+                                         IequalsCase{"@", "`", false},  // 0x40 vs 0x60
+                                         IequalsCase{"[", "{", false},  // 0x5B vs 0x7B
+                                         IequalsCase{"\xC3\x89", "\xC3\xA9", false}));
+
+TEST(FieldHelpers, ToLowerFoldsOnlyAscii) {
+  EXPECT_EQ(to_lower("Content-TYPE"), "content-type");
+  EXPECT_EQ(to_lower(""), "");
+  EXPECT_EQ(to_lower("@[`{\xC3\x89"), "@[`{\xC3\x89");
+}
+
+struct TrimCase {
+  std::string in, out;
+  friend void PrintTo(const TrimCase& c, std::ostream* os) { *os << testing::PrintToString(c.in); }
+};
+class TrimTest : public testing::TestWithParam<TrimCase> {};
+TEST_P(TrimTest, StripsSpaceAndTabOnly) { EXPECT_EQ(trim(GetParam().in), GetParam().out); }
+INSTANTIATE_TEST_SUITE_P(Table, TrimTest,
+                         testing::Values(TrimCase{"", ""}, TrimCase{"   ", ""},
+                                         TrimCase{" \t a b \t ", "a b"}, TrimCase{"x", "x"},
+                                         TrimCase{"\r\nx\r\n", "\r\nx\r\n"},  // not OWS
+                                         TrimCase{"\vx", "\vx"}));
+
+struct StripCase {
+  std::string label;
+  Fields in;
+  bool keep_te_trailers;
+  Fields out;
+  friend void PrintTo(const StripCase& c, std::ostream* os) { *os << c.label; }
+};
+class StripHopByHopTest : public testing::TestWithParam<StripCase> {};
+TEST_P(StripHopByHopTest, RemovesHopByHopFields) {
+  Fields fields = GetParam().in;
+  strip_hop_by_hop(fields, GetParam().keep_te_trailers);
+  EXPECT_EQ(pairs(fields), pairs(GetParam().out));
+}
+INSTANTIATE_TEST_SUITE_P(
+    Table, StripHopByHopTest,
+    testing::Values(
+        StripCase{"every_fixed_name",
+                  {{"connection", "keep-alive"},
+                   {"keep-alive", "timeout=5"},
+                   {"proxy-authenticate", "Basic"},
+                   {"proxy-authorization", "Basic eA=="},
+                   {"te", "gzip"},
+                   {"trailer", "x-checksum"},
+                   {"transfer-encoding", "chunked"},
+                   {"upgrade", "websocket"},
+                   {"proxy-connection", "keep-alive"},
+                   {"accept", "*/*"}},
+                  false,
+                  {{"accept", "*/*"}}},
+        StripCase{
+            "trailers_is_not_trailer",  // the Rust proxy removed `trailers`; SPEC names `trailer`
+            {{"trailers", "x"}, {"trailer", "y"}},
+            false,
+            {{"trailers", "x"}}},
+        StripCase{"connection_listed_names",
+                  {{"connection", "X-Foo, , x-bar ,\tClose"},
+                   {"x-foo", "1"},
+                   {"x-bar", "2"},
+                   {"x-baz", "3"},
+                   {"close", "4"}},
+                  false,
+                  {{"x-baz", "3"}}},
+        StripCase{"every_connection_field_counts",
+                  {{"connection", "x-a"}, {"x-a", "1"}, {"x-b", "2"}, {"connection", "X-B"}},
+                  false,
+                  {}},
+        StripCase{"connection_can_name_internal_headers",
+                  {{"connection", "x-cmux-port-internal"}, {"x-cmux-port-internal", "5173"}},
+                  false,
+                  {}},
+        StripCase{"repeats_and_order_preserved",
+                  {{"set-cookie", "a=1"},
+                   {"connection", "close"},
+                   {"via", "1.1 a"},
+                   {"set-cookie", "b=2"},
+                   {"via", "1.1 b"},
+                   {"set-cookie", "c=3"}},
+                  false,
+                  {{"set-cookie", "a=1"},
+                   {"via", "1.1 a"},
+                   {"set-cookie", "b=2"},
+                   {"via", "1.1 b"},
+                   {"set-cookie", "c=3"}}},
+        StripCase{"te_trailers_dropped_by_default", {{"te", "trailers"}}, false, {}},
+        StripCase{"te_trailers_kept_for_h2", {{"te", "trailers"}}, true, {{"te", "trailers"}}},
+        StripCase{
+            "te_trailers_case_and_ows", {{"te", " \tTrailers "}}, true, {{"te", " \tTrailers "}}},
+        StripCase{"te_other_value_dropped_for_h2",
+                  {{"te", "trailers, deflate"}, {"te", "gzip"}, {"te", ""}},
+                  true,
+                  {}},
+        StripCase{"te_trailers_survives_connection_te",  // an h1 sender must list TE there
+                  {{"connection", "TE"}, {"te", "trailers"}},
+                  true,
+                  {{"te", "trailers"}}},
+        StripCase{"te_only_trailers_repeat_kept",
+                  {{"te", "gzip"}, {"te", "trailers"}},
+                  true,
+                  {{"te", "trailers"}}},
+        StripCase{"nothing_to_strip", {{"a", "1"}, {"b", "2"}}, false, {{"a", "1"}, {"b", "2"}}},
+        StripCase{"empty", {}, true, {}}),
+    [](const testing::TestParamInfo<StripCase>& info) { return info.param.label; });
+
+TEST(StripInternal, RemovesTheRoutingHeadersOnly) {
+  Fields fields{{"x-cmux-port-internal", "5173"},
+                {"accept", "*/*"},
+                {"x-cmux-workspace-internal", "workspace-1"},
+                {"x-cmux-host-override", "localhost:5173"},
+                {"x-cmux-port-internal", "1"},
+                {"x-cmux-other", "kept"}};
+  strip_internal(fields);
+  EXPECT_EQ(pairs(fields), (Pairs{{"accept", "*/*"}, {"x-cmux-other", "kept"}}));
+}
+
+TEST(StripInternal, LeavesHopByHopAlone) {
+  Fields fields{{"connection", "close"}, {"te", "trailers"}};
+  strip_internal(fields);
+  EXPECT_EQ(fields.size(), 2u);
+}
+
+}  // namespace
+}  // namespace cmux::http
