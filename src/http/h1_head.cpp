@@ -31,6 +31,7 @@ std::expected<HeadScan, HeadError> scan_head(std::string_view buf, const HeadLim
 
   std::size_t pos = 0;
   std::size_t fields = 0;
+  std::size_t fields_start = 0;
   bool start_line = true;
   while (true) {
     std::size_t line_end = head.find('\n', pos);
@@ -40,7 +41,7 @@ std::expected<HeadScan, HeadError> scan_head(std::string_view buf, const HeadLim
       std::string_view partial = head.substr(pos);
       if (partial.size() > line_limit + 2)
         return std::unexpected(start_line ? HeadError::uri_too_long : HeadError::fields_too_large);
-      if (head.size() > limits.max_head_bytes + limits.max_start_line)
+      if (!start_line && head.size() - fields_start > limits.max_head_bytes)
         return std::unexpected(HeadError::fields_too_large);
       for (char c : partial)
         if (c == '\0') return std::unexpected(HeadError::bad_request);
@@ -55,12 +56,13 @@ std::expected<HeadScan, HeadError> scan_head(std::string_view buf, const HeadLim
     for (char c : line)
       if (c == '\r' || c == '\0') return std::unexpected(HeadError::bad_request);
     pos = line_end + 1;
-    if (pos > limits.max_head_bytes + limits.max_start_line) return std::unexpected(HeadError::fields_too_large);
     if (start_line) {
       if (line.empty()) return std::unexpected(HeadError::bad_request);
       start_line = false;
+      fields_start = pos;
       continue;
     }
+    if (pos - fields_start > limits.max_head_bytes) return std::unexpected(HeadError::fields_too_large);
     if (line.empty()) {
       scan.length = pos;
       return scan;
@@ -124,6 +126,22 @@ std::expected<Framing, HeadError> check_framing(const Fields& fields) {
   }
   if (cl_count > 1) return std::unexpected(HeadError::bad_request);
   return framing;
+}
+
+Fields raw_fields(std::string_view head) {
+  Fields out;
+  std::size_t pos = head.find("\r\n");
+  while (pos != std::string_view::npos) {
+    pos += 2;
+    std::size_t end = head.find("\r\n", pos);
+    if (end == std::string_view::npos || end == pos) break;
+    std::string_view line = head.substr(pos, end - pos);
+    std::size_t colon = line.find(':');
+    if (colon != std::string_view::npos)
+      out.push_back({to_lower(line.substr(0, colon)), std::string(trim(line.substr(colon + 1)))});
+    pos = end;
+  }
+  return out;
 }
 
 bool connection_has(const Fields& fields, std::string_view token) {

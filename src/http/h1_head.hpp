@@ -46,6 +46,10 @@ struct Framing {
 // exactly one Content-Length field holding one decimal value.
 std::expected<Framing, HeadError> check_framing(const Fields& fields);
 
+// Field lines of a head that scan_head() accepted and Beast parsed, in wire order
+// (Beast's container groups repeated names together; a proxy must keep the order).
+Fields raw_fields(std::string_view head);
+
 // Connection header contains `token` (case-insensitive, comma list over all fields).
 bool connection_has(const Fields& fields, std::string_view token);
 

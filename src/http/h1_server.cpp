@@ -152,7 +152,8 @@ class H1ServerExchange final : public Exchange {
 };
 
 // Request head from Beast's parsed header; nullopt when it breaks the strict rules.
-std::optional<RequestHead> make_request_head(const bhttp::request_parser<bhttp::buffer_body>& parser, bool tls) {
+std::optional<RequestHead> make_request_head(const bhttp::request_parser<bhttp::buffer_body>& parser,
+                                             std::string_view raw_head, bool tls) {
   const auto& msg = parser.get();
   RequestHead req;
   req.version = Version::http11;
@@ -160,14 +161,13 @@ std::optional<RequestHead> make_request_head(const bhttp::request_parser<bhttp::
   req.target = std::string(msg.target());
   req.scheme = tls ? "https" : "http";
   std::size_t hosts = 0;
-  for (const auto& f : msg) {
-    std::string name = to_lower(f.name_string());
-    if (name == "host") {
+  for (auto& f : raw_fields(raw_head)) {
+    if (f.name == "host") {
       ++hosts;
-      req.authority = std::string(f.value());
+      req.authority = std::move(f.value);
       continue;
     }
-    req.fields.push_back({std::move(name), std::string(f.value())});
+    req.fields.push_back(std::move(f));
   }
   if (hosts > 1) return std::nullopt;
   if (msg.version() == 11 && hosts == 0) return std::nullopt;  // RFC 9112 §3.2
@@ -241,9 +241,10 @@ awaitable<void> serve_http1(net::Transport& t, ServerConn& conn) {
     parser.body_limit(boost::none);
     error_code ec;
     parser.put(asio::buffer(in.data(), scan.length), ec);
-    in.erase(0, scan.length);
     std::optional<RequestHead> req;
-    if ((!ec || ec == bhttp::error::need_more) && parser.is_header_done()) req = make_request_head(parser, t.is_tls());
+    if ((!ec || ec == bhttp::error::need_more) && parser.is_header_done())
+      req = make_request_head(parser, {in.data(), scan.length}, t.is_tls());
+    in.erase(0, scan.length);
     if (!req) {
       co_await t.write_all(error_response(400, "Bad Request"));
       co_return;

@@ -69,7 +69,8 @@ std::size_t H1Pool::idle_count() const {
 std::string serialize_request_head(const RequestHead& req, bool& chunked_body) {
   std::string out;
   out.reserve(512);
-  out += req.method;
+  // RFC 8441 extended CONNECT becomes the HTTP/1.1 upgrade it stands for.
+  out += (!req.upgrade.empty() && req.method == "CONNECT") ? std::string_view("GET") : std::string_view(req.method);
   out += ' ';
   out += req.target;
   out += " HTTP/1.1\r\nhost: ";
@@ -109,12 +110,15 @@ namespace {
 
 // Streams the exchange's request body to the upstream. Returns an error text on failure.
 awaitable<std::optional<std::string>> send_request_body(Exchange& ex, UpstreamConn& up, bool chunked,
-                                                        bool& client_failed) {
+                                                        int& client_status) {
   for (;;) {
     auto chunk = co_await ex.read_body();
     if (!chunk) {
-      client_failed = true;
-      co_return "client aborted the request body";
+      // A malformed body (bad chunk size, ...) is the client's fault: 400, never forwarded.
+      bool malformed = chunk.error().category() == bhttp::make_error_code(bhttp::error::bad_chunk).category() &&
+                       chunk.error() != bhttp::error::partial_message;
+      client_status = malformed ? 400 : 499;
+      co_return malformed ? "invalid request body" : "client aborted the request body";
     }
     if (!chunk->data.empty()) {
       error_code ec;
@@ -157,9 +161,9 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
   bool request_complete = true;
   std::optional<std::string> send_error;
   if (req.has_body && req.upgrade.empty()) {
-    bool client_failed = false;
-    send_error = co_await send_request_body(ex, up, chunked, client_failed);
-    if (client_failed) co_return std::unexpected(UpstreamFailure{*send_error, false, false});
+    int client_status = 0;
+    send_error = co_await send_request_body(ex, up, chunked, client_status);
+    if (client_status) co_return std::unexpected(UpstreamFailure{*send_error, false, false, client_status == 400 ? 400 : 502});
     request_complete = !send_error;
     // On a write error the upstream may still have answered (e.g. 413 then close): read on.
   }
@@ -167,6 +171,7 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
   // Response head (interim 1xx other than 101 are skipped: we answered Expect ourselves).
   using Parser = bhttp::response_parser<bhttp::buffer_body>;
   std::optional<Parser> parser;
+  std::string response_head;
   bool received_any = !up.in.empty();
   std::array<char, 16 * 1024> tmp;
   for (;;) {
@@ -190,6 +195,7 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
     if (req.method == "HEAD") parser->skip(true);
     error_code ec;
     parser->put(asio::buffer(up.in.data(), scan->length), ec);
+    response_head.assign(up.in, 0, scan->length);
     up.in.erase(0, scan->length);
     if ((ec && ec != bhttp::error::need_more) || !parser->is_header_done())
       co_return std::unexpected(UpstreamFailure{"invalid response head", false, false});
@@ -201,7 +207,7 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
   const auto& msg = parser->get();
   ResponseHead resp;
   resp.status = msg.result_int();
-  resp.fields = beast_fields(msg.base());
+  resp.fields = raw_fields(response_head);
   auto framing = check_framing(resp.fields);
   if (!framing) co_return std::unexpected(UpstreamFailure{"invalid response framing", false, false});
   bool keep_alive = msg.keep_alive();

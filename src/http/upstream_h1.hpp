@@ -45,6 +45,7 @@ struct UpstreamFailure {
   std::string reason;             // "connection refused", "invalid response", ...
   bool response_started = false;  // the client already got part of the response
   bool nothing_received = false;  // the upstream sent no byte: safe to retry a bodiless request
+  int status = 502;               // 400 when the client's own request body was malformed
 };
 
 struct ForwardResult {

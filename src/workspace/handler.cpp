@@ -112,6 +112,10 @@ awaitable<int> WorkspaceHandler::forward(http::Exchange& ex, const Target& targe
     if (retry) continue;
     error = failure.reason;
     if (failure.response_started || ex.head_sent()) co_return ex.status();
+    if (failure.status == 400) {
+      co_await http::respond_text(ex, 400, "Bad Request");
+      co_return 400;
+    }
     co_await http::respond_text(ex, 502, "upstream request error: " + error);
     co_return 502;
   }
