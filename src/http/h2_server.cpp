@@ -55,7 +55,9 @@ class H2Stream final : public Exchange, public net::ByteStream {
 
   std::int32_t id() const { return id_; }
   bool closed() const { return closed_; }
-  asio::cancellation_signal cancel;
+  // Shared with the spawned handler's completion handler: Asio touches the slot after the
+  // handler coroutine (which owns this stream) has finished.
+  std::shared_ptr<asio::cancellation_signal> cancel = std::make_shared<asio::cancellation_signal>();
   bool handler_done = false;
 
  private:
@@ -213,7 +215,7 @@ void H2Stream::on_close(std::uint32_t error_code) {
   if (!handler_done && (error_code != NGHTTP2_NO_ERROR || !finished_)) {
     // The peer reset the stream (or the connection is going): stop the handler's upstream work.
     // emit() only schedules the aborted completions; nothing re-enters nghttp2 here.
-    cancel.emit(asio::cancellation_type::terminal);
+    cancel->emit(asio::cancellation_type::terminal);
   }
 }
 
@@ -472,7 +474,9 @@ void H2Session::start_stream(H2Stream& stream) {
   if (it == streams_.end()) return;
   ++running_handlers_;
   update_idle_deadline();
-  asio::co_spawn(ex_, run_stream(it->second), asio::bind_cancellation_slot(stream.cancel.slot(), asio::detached));
+  auto signal = stream.cancel;
+  asio::co_spawn(ex_, run_stream(it->second),
+                 asio::bind_cancellation_slot(signal->slot(), [signal](std::exception_ptr) {}));
 }
 
 awaitable<void> H2Session::run_stream(std::shared_ptr<H2Stream> stream) {

@@ -36,10 +36,26 @@ awaitable<std::expected<tcp::socket, error_code>> connect_tcp(const std::string&
   }
 
   tcp::socket socket(ex);
-  auto result = co_await (asio::async_connect(socket, endpoints, use_nothrow) || timer.async_wait(use_nothrow));
-  if (result.index() == 1) co_return std::unexpected(asio::error::timed_out);
-  auto [cec, ep] = std::get<0>(result);
-  if (cec) co_return std::unexpected(cec);
+  error_code last = asio::error::host_not_found;
+  for (const auto& ep : endpoints) {
+    error_code oec;
+    if (socket.is_open()) socket.close(oec);
+    socket.open(ep.protocol(), oec);
+    if (oec) {
+      last = oec;
+      continue;
+    }
+    auto result = co_await (socket.async_connect(ep, use_nothrow) || timer.async_wait(use_nothrow));
+    if (result.index() == 1) co_return std::unexpected(asio::error::timed_out);
+    auto [cec] = std::get<0>(result);
+    if (!cec) {
+      last = {};
+      break;
+    }
+    last = cec;
+  }
+  if (last) co_return std::unexpected(last);
+  error_code cec;
   socket.set_option(tcp::no_delay(true), cec);
   co_return std::move(socket);
 }
