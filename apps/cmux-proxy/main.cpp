@@ -32,11 +32,19 @@ class JsonMessageFlag final : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
     std::string_view text(msg.payload.data(), msg.payload.size());
+    std::time_t secs = std::chrono::system_clock::to_time_t(msg.time);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(msg.time.time_since_epoch()).count() % 1000;
+    char ts[64];
+    std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    std::string prefix = std::string("{\"ts\":\"") + ts + "." + std::to_string(1000 + ms).substr(1) + "Z\",\"level\":\"" +
+                         std::string(spdlog::level::to_string_view(msg.level).data()) + "\",";
     std::string out;
     if (text.starts_with('{')) {
-      out = "{\"level\":\"" + std::string(spdlog::level::to_string_view(msg.level).data()) + "\"," + std::string(text.substr(1));
+      out = prefix + std::string(text.substr(1));
     } else {
-      out = "{\"level\":\"" + std::string(spdlog::level::to_string_view(msg.level).data()) + "\",\"msg\":\"";
+      out = prefix + "\"msg\":\"";
       for (unsigned char c : text) {
         if (c == '"' || c == '\\') out += '\\';
         if (c < 0x20) {
@@ -55,11 +63,11 @@ class JsonMessageFlag final : public spdlog::custom_flag_formatter {
 void setup_logging(const std::string& level, bool json) {
   auto logger = std::make_shared<spdlog::logger>("cmux-proxy", std::make_shared<spdlog::sinks::stderr_sink_mt>());
   if (json) {
-    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
     formatter->add_flag<JsonMessageFlag>('*').set_pattern("%*");
     logger->set_formatter(std::move(formatter));
   } else {
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
   }
   logger->set_level(spdlog::level::from_str(level));
   logger->flush_on(spdlog::level::info);
@@ -108,7 +116,12 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "I/O threads (default: number of cores)")->check(CLI::Range(1u, 256u));
   app.add_option("--drain-timeout", drain_timeout, "Seconds in-flight requests get after SIGINT/SIGTERM (default 10)")
       ->check(CLI::Range(0.0, 3600.0));
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);  // prints help/version (rc 0) or the error
+    return rc == 0 ? 0 : 2;
+  }
 
   setup_logging(log_level, log_format == "json");
 

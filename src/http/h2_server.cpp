@@ -482,6 +482,10 @@ void H2Session::start_stream(H2Stream& stream) {
 awaitable<void> H2Session::run_stream(std::shared_ptr<H2Stream> stream) {
   try {
     co_await conn_.handler(*stream);
+  } catch (const boost::system::system_error& e) {
+    // Cancellation (peer reset, connection gone) is routine, not a failure.
+    if (e.code() == asio::error::operation_aborted) spdlog::debug("[C{}][S{}] handler cancelled", conn_.info.id, stream->id());
+    else spdlog::error("[C{}][S{}] handler failed: {}", conn_.info.id, stream->id(), e.what());
   } catch (const std::exception& e) {
     spdlog::error("[C{}][S{}] handler failed: {}", conn_.info.id, stream->id(), e.what());
   }

@@ -123,6 +123,7 @@ void Server::drain() {
       for (auto* c : workers_[i].conns) {
         c->draining = true;
         if (c->on_drain) c->on_drain();
+        else c->deadline.set(net::Deadline::Clock::now());  // still silent: nothing in flight
       }
     });
   }
