@@ -39,7 +39,8 @@ void check_dedupe(const std::vector<ListenAddr>& all, const std::vector<ListenAd
     ++from;
     if (addr.port == 0) continue;
     if (std::count(kept.begin(), kept.end(), addr) != 1) __builtin_trap();
-    const bool wildcard_on_port = std::count(kept.begin(), kept.end(), ListenAddr{"0.0.0.0", addr.port}) > 0;
+    const bool wildcard_on_port =
+        std::count(kept.begin(), kept.end(), ListenAddr{"0.0.0.0", addr.port}) > 0;
     if (!addr.is_v6() && addr.ip != "0.0.0.0" && wildcard_on_port) __builtin_trap();
   }
   if (cmux::net::dedupe_listen_addrs(kept) != kept) __builtin_trap();

@@ -1,24 +1,31 @@
 // libFuzzer target: workspace_ip (SPEC §2 "Workspace IP"). Input: the workspace name.
-// Checks the result's shape, the rule's symmetries, and that the shim-safe function never
-// allocates (operator new traps while it runs).
+// Checks the result's shape, the rule's symmetries, and (under ASan) that the shim-safe
+// function never allocates: an allocator hook traps while it runs.
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
-#include <new>
 #include <string>
 #include <string_view>
 
 #include "workspace/workspace_ip.hpp"
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#include <sanitizer/allocator_interface.h>
+#define CMUX_FUZZ_HOOK_ALLOCATOR 1
+#endif
+#endif
+
 namespace {
 
 bool g_forbid_allocation = false;
 
-void* checked_allocate(std::size_t size) {
+#ifdef CMUX_FUZZ_HOOK_ALLOCATOR
+// Sees malloc and operator new alike (replacing operator new would fight ASan's own).
+void trap_on_forbidden_allocation(const volatile void*, std::size_t) {
   if (g_forbid_allocation) __builtin_trap();
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
 }
+void ignore_free(const volatile void*) {}
+#endif
 
 auto workspace_ip_without_allocation(std::string_view name) {
   g_forbid_allocation = true;
@@ -37,12 +44,12 @@ std::string ascii_lower(std::string_view s) {
 
 }  // namespace
 
-void* operator new(std::size_t size) { return checked_allocate(size); }
-void* operator new[](std::size_t size) { return checked_allocate(size); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+#ifdef CMUX_FUZZ_HOOK_ALLOCATOR
+  __sanitizer_install_malloc_and_free_hooks(trap_on_forbidden_allocation, ignore_free);
+#endif
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view name(reinterpret_cast<const char*>(data), size);
