@@ -15,6 +15,11 @@ awaitable<void> respond_text(Exchange& ex, int status, std::string_view body, Fi
   co_await ex.finish({});
 }
 
+awaitable<void> Exchange::client_gone() {
+  asio::steady_timer forever(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
+  co_await forever.async_wait(use_nothrow);
+}
+
 std::string_view reason_phrase(int status) {
   switch (status) {
     case 100: return "Continue";

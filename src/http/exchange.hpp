@@ -56,6 +56,10 @@ class Exchange {
   // client never takes a truncated body for a complete one.
   virtual void abort() = 0;
   virtual net::ByteStream& tunnel() = 0;
+  // Completes when the client is known to have gone away (HTTP/1.1: EOF/reset on an idle
+  // socket). HTTP/2 needs no watch: a stream reset cancels the handler. Waiting for a slow
+  // upstream races against this so long polls do not outlive their client.
+  virtual awaitable<void> client_gone();
 
   bool head_sent() const { return head_sent_; }
   bool finished() const { return finished_; }

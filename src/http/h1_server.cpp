@@ -2,6 +2,8 @@
 // adapts one request/response to the protocol-neutral Exchange.
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+
 #include <charconv>
 
 #include "http/h1_beast.hpp"
@@ -125,6 +127,21 @@ class H1ServerExchange final : public Exchange {
     aborted_ = true;
     keep_alive_ = false;
     t_.close();
+  }
+
+  awaitable<void> client_gone() override {
+    // Only meaningful once the request is fully read and nothing is buffered: readability
+    // then means EOF, a reset, or pipelined bytes (which we must not consume here).
+    if (!parser_.is_done() || !in_.empty() || t_.buffered() > 0) co_return co_await Exchange::client_gone();
+    auto [ec] = co_await t_.socket().async_wait(tcp::socket::wait_read, use_nothrow);
+    if (ec) co_return;
+    char byte;
+    ssize_t n = ::recv(t_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      keep_alive_ = false;
+      co_return;  // gone
+    }
+    co_await Exchange::client_gone();  // pipelined data: the client is still there
   }
 
   net::ByteStream& tunnel() override {

@@ -108,6 +108,9 @@ class H2Session {
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user);
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name, std::size_t namelen,
                        const std::uint8_t* value, std::size_t valuelen, std::uint8_t flags, void* user);
+  static int on_invalid_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
+                               std::size_t namelen, const std::uint8_t* value, std::size_t valuelen, std::uint8_t flags,
+                               void* user);
   static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user);
   static int on_data_chunk(nghttp2_session*, std::uint8_t flags, std::int32_t stream_id, const std::uint8_t* data,
                            std::size_t len, void* user);
@@ -154,6 +157,12 @@ void H2Stream::on_header(std::string_view name, std::string_view value, bool tra
     if (req_.authority.empty()) req_.authority = value;
     return;
   }
+  // RFC 9113 §8.2.2: connection-specific fields make the request malformed.
+  if (name == "connection" || name == "keep-alive" || name == "proxy-connection" || name == "transfer-encoding" ||
+      name == "upgrade" || (name == "te" && !iequals(value, "trailers"))) {
+    header_error_ = true;
+    return;
+  }
   if (name == "cookie") {
     // HTTP/2 splits cookies into crumbs; HTTP/1.1 wants one field (RFC 9113 §8.2.3).
     for (auto& f : req_.fields) {
@@ -181,7 +190,7 @@ bool H2Stream::on_request_headers(bool end_stream) {
   }
   req_.has_body = !end_stream;
   in_end_ = end_stream;
-  return !req_.method.empty();
+  return !req_.method.empty() && !header_error_;
 }
 
 void H2Stream::on_data(const std::uint8_t* data, std::size_t len) {
@@ -390,6 +399,13 @@ int H2Session::on_header(nghttp2_session* session, const nghttp2_frame* frame, c
   return 0;
 }
 
+// nghttp2 would silently drop some malformed fields (it calls this for them). A proxy must not
+// forward a request it cannot represent faithfully (RFC 9113 §8.1.1, §8.2.2): reset the stream.
+int H2Session::on_invalid_header(nghttp2_session*, const nghttp2_frame*, const std::uint8_t*, std::size_t,
+                                 const std::uint8_t*, std::size_t, std::uint8_t, void*) {
+  return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // RST_STREAM for this stream only
+}
+
 int H2Session::on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
   auto* s = self(user);
   if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK)) {
@@ -438,6 +454,7 @@ bool H2Session::init() {
   nghttp2_session_callbacks_new(&cbs);
   nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
   nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+  nghttp2_session_callbacks_set_on_invalid_header_callback(cbs, on_invalid_header);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);

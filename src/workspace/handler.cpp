@@ -112,6 +112,7 @@ awaitable<int> WorkspaceHandler::forward(http::Exchange& ex, const Target& targe
     if (retry) continue;
     error = failure.reason;
     if (failure.response_started || ex.head_sent()) co_return ex.status();
+    if (failure.status == 499) co_return 499;  // the client left; the upstream request is dropped
     if (failure.status == 400) {
       co_await http::respond_text(ex, 400, "Bad Request");
       co_return 400;

@@ -105,7 +105,8 @@ class Routing(ProxyTestCase):
 
     def test_missing_port(self):
         for proto in CURL_PROTOCOLS:
-            for host in (None, "workspace-1.localhost", "foo.localhost", "workspace-1-.localhost",
+            # (workspace-1.localhost would match the pattern: workspace "workspace", port 1)
+            for host in (None, "foo.localhost", "workspace-1-.localhost", "localhost:8080",
                          f"workspace-1-{self.default.port}.example.com"):
                 with self.subTest(proto=proto, host=host):
                     args = ["-H", f"Host: {host}"] if host else []

@@ -177,7 +177,7 @@ class ExtendedConnectH2(ProxyTestCase):
         self.addCleanup(c.close)
         return c
 
-    def open_ws(self, c, port, extra=()):
+    def open_ws(self, c, port, extra=(), version="13"):
         from h2.settings import SettingCodes
 
         settings = c.wait_settings()
@@ -185,7 +185,7 @@ class ExtendedConnectH2(ProxyTestCase):
                          "SETTINGS_ENABLE_CONNECT_PROTOCOL not advertised")
         sid = c.start([(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"),
                        (":path", "/ws/h2?x=1"), (":authority", "ws.localhost"),
-                       ("sec-websocket-version", "13"), ("x-cmux-port-internal", str(port)),
+                       ("sec-websocket-version", version), ("x-cmux-port-internal", str(port)),
                        *extra])
         return sid, c.wait_response(sid)
 
@@ -223,6 +223,23 @@ class ExtendedConnectH2(ProxyTestCase):
         # Close handshake: the origin answers with a close frame.
         close = self.ws_roundtrip(c, sid, (1000).to_bytes(2, "big"), opcode=8)
         self.assertEqual(close[1], 8)
+
+    def test_websocket_over_h2_flow_control_both_ways(self):
+        c = self.client()
+        sid, st = self.open_ws(c, self.origin_.port)
+        self.assertEqual(st.status, 200)
+        blob = harness.pattern_bytes(MiB)  # far beyond the 64 KiB stream window
+        fin, op, masked, data = self.ws_roundtrip(c, sid, blob, opcode=2)
+        self.assertEqual((op, len(data)), (2, len(blob)))
+        self.assertEqual(data, blob)
+
+    def test_websocket_over_h2_refused_by_origin_is_not_200(self):
+        # The origin answers the translated upgrade with 400 (unsupported version): relayed as
+        # a normal response, never as the 200 that would mean "tunnel open".
+        c = self.client()
+        sid, st = self.open_ws(c, self.origin_.port, version="99")
+        c.wait_end(sid)
+        self.assertEqual(st.status, 400, st.headers)
 
     def test_websocket_over_h2_host_override(self):
         c = self.client()

@@ -425,6 +425,7 @@ class Proxy:
         self.args = args
         self.binary = binary
         self.exit_code = None
+        self._stop_requested = False
 
     # what the process printed on stdout
     @property
@@ -482,6 +483,7 @@ class Proxy:
         raise KeyError(key)
 
     def send_signal(self, sig=signal.SIGTERM):
+        self._stop_requested = True
         self.proc.send_signal(sig)
 
     def wait(self, timeout: float = 15.0) -> int:
@@ -497,6 +499,7 @@ class Proxy:
 
     def stop(self, sig=signal.SIGTERM, timeout: float = 15.0, expect_code: int | None = 0) -> int:
         """Signals the process (SIGTERM) and waits; asserts the exit code (0 by default)."""
+        self._stop_requested = True
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         code = self.wait(timeout)
@@ -510,10 +513,23 @@ class Proxy:
                                  f"stderr:\n{self.stderr_text()[-4000:]}")
         return code
 
+    def died_unexpectedly(self) -> str | None:
+        """A description when the process exited without being asked to (a crash)."""
+        code = self.proc.poll()
+        if code is None or self._stop_requested:
+            return None
+        how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        return (f"cmux-proxy {' '.join(self.args)} died unexpectedly ({how})\n"
+                f"stderr:\n{self.stderr_text()[-3000:]}")
+
     def _cleanup(self):
-        # A test that already stopped the process has asserted what it wanted.
+        # A test that already stopped the process has asserted what it wanted; a process that
+        # died on its own is a failure of the test that was running.
+        death = self.died_unexpectedly()
         if self.proc.poll() is None:
             self.stop(expect_code=None)
+        if death:
+            raise AssertionError(death)
 
 
 def _has_listen_arg(args) -> bool:
@@ -539,6 +555,7 @@ def start_cmux_proxy(*args, env: dict | None = None, expect_listeners: int | Non
     proxy = Proxy(proc, reader, stderr, args, binary)
     _register(proc, proxy._cleanup, cleanup)
     if expect_listeners is None:
+        proxy._stop_requested = True  # the caller expects it may exit on its own
         return proxy
 
     def ready(lines):
@@ -631,7 +648,7 @@ def _parse_header_dump(raw: bytes):
     return heads, trailers
 
 
-def curl(*args, timeout: float = 30.0, input: bytes | None = None) -> CurlResult:
+def curl(*args, timeout: float = 15.0, input: bytes | None = None) -> CurlResult:
     """curl -sS with headers dumped; returns the final response (status, headers in order,
     trailers, body). `args` are extra curl arguments including the URL(s)."""
     with tempfile.TemporaryDirectory(prefix="cmux-curl-") as tmp:
@@ -796,17 +813,22 @@ class HttpConn:
         return self.read_response(method)
 
 
-def raw_exchange(host: str, port: int, data: bytes, timeout: float = 5.0):
+def raw_exchange(host: str, port: int, data: bytes, timeout: float = 5.0,
+                 wait_close: bool = True):
     """Sends data on a fresh connection; returns (first response or None, closed: bool).
-    `closed` is True when the peer closed the connection after that response."""
+    `closed` is True when the peer closed the connection after that response (only checked,
+    for up to `timeout`, when wait_close)."""
     conn = HttpConn(host, port, timeout=timeout)
     try:
-        conn.send(data)
+        try:
+            conn.send(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may reject and close before reading everything
         try:
             resp = conn.read_response()
         except EOFError:
             return None, True
-        closed = conn.wait_closed()
+        closed = conn.wait_closed() if wait_close else False
         return resp, closed
     finally:
         conn.close()
@@ -861,8 +883,13 @@ class H2Client:
         self.sock = sock
         self.timeout = timeout
         self.authority = hostport(host, port)
+        # Outbound validation and normalisation off: python3-h2 insists on :path even for a
+        # plain CONNECT (RFC 9113 §8.5 forbids it there), and would silently strip the
+        # connection-specific fields that tests send on purpose to check the proxy refuses them.
         config = h2.config.H2Configuration(client_side=True, header_encoding="utf-8",
-                                           validate_inbound_headers=False)
+                                           validate_inbound_headers=False,
+                                           validate_outbound_headers=False,
+                                           normalize_outbound_headers=False)
         self.conn = h2.connection.H2Connection(config=config)
         self.conn.initiate_connection()
         self.streams: dict[int, H2Stream] = {}
@@ -1097,6 +1124,20 @@ class ProxyTestCase(unittest.TestCase):
     (cls.class_origin / cls.class_proxy)."""
 
     maxDiff = None
+    _class_proxies: list = []
+
+    def setUp(self):
+        super().setUp()
+        # Registered first, so it runs last: a class-level proxy that crashed during this test
+        # makes this test fail with the crash, instead of later tests timing out.
+        self.addCleanup(self._check_class_proxies)
+
+    def _check_class_proxies(self):
+        for proxy in type(self)._class_proxies:
+            death = proxy.died_unexpectedly()
+            if death and not getattr(proxy, "_death_reported", False):
+                proxy._death_reported = True
+                raise AssertionError(death)
 
     def origin(self, host: str = "127.0.0.1", name: str | None = None, port: int = 0) -> Origin:
         return start_origin(host, name, port, cleanup=self.addCleanup)
@@ -1110,7 +1151,11 @@ class ProxyTestCase(unittest.TestCase):
 
     @classmethod
     def class_proxy(cls, *args, **kwargs) -> Proxy:
-        return start_cmux_proxy(*args, cleanup=cls.addClassCleanup, **kwargs)
+        proxy = start_cmux_proxy(*args, cleanup=cls.addClassCleanup, **kwargs)
+        if "_class_proxies" not in cls.__dict__:
+            cls._class_proxies = []
+        cls._class_proxies.append(proxy)
+        return proxy
 
     def assertProxyError(self, status: int, content_type, body: bytes, want_status: int,
                          want_message: str | None = None, prefix: bool = False):

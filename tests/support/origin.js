@@ -21,7 +21,8 @@
 //                         destroys the socket
 //   /raw/<case>           a malformed response written raw on the socket, then close (SPEC §6
 //                         response side): te-cl, te-gzip, cl-list, cl-differ, obs-fold, bare-lf,
-//                         nul, bad-chunk, garbage
+//                         nul, bad-chunk, garbage; and the valid close-delimited
+//   /close-after?ms=N     200, then the origin closes the (idle keep-alive) connection after N ms
 //   /_requests            JSON counters of what this origin saw (requests excluding /_requests,
 //                         parse errors, upgrades) and the last 200 request lines
 //   anything else         404
@@ -102,10 +103,14 @@ function streamPattern(res, n, endCb) {
 const stats = {
   requests: 0, // requests whose head was parsed (excluding /_requests)
   echoCompleted: 0, // /echo requests whose body arrived completely
-  clientErrors: 0, // requests Node's parser rejected
+  clientErrors: 0, // bytes Node's parser rejected (llhttp HPE_* errors)
+  socketErrors: 0, // aborts: resets, messages cut short by a close
+  aborted: 0, // responses whose connection closed before they were finished
   upgrades: 0,
   connections: 0,
+  closedConnections: 0,
   recent: [],
+  recentErrors: [],
 };
 function record(req, kind) {
   stats.requests++;
@@ -147,6 +152,9 @@ const RAW_RESPONSES = {
   'nul': 'HTTP/1.1 200 OK\r\nX-Bad: a\0b\r\nContent-Length: 5\r\n\r\nhello',
   'bad-chunk': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n',
   garbage: 'NOT HTTP AT ALL\r\n\r\n',
+  // Valid, for contrast: a body delimited by the close of the connection (RFC 9112 §6.3).
+  'close-delimited': 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n' +
+    'body delimited by close\n'.repeat(1000),
 };
 
 // ---- request handlers ----------------------------------------------------------------------
@@ -186,13 +194,20 @@ function handleRequest(req, res) {
       requests: stats.requests,
       echoCompleted: stats.echoCompleted,
       clientErrors: stats.clientErrors,
+      socketErrors: stats.socketErrors,
+      aborted: stats.aborted,
+      closedConnections: stats.closedConnections,
       upgrades: stats.upgrades,
       connections: stats.connections,
       recent: stats.recent,
+      recentErrors: stats.recentErrors,
     });
     return;
   }
   record(req);
+  res.on('close', () => {
+    if (!res.writableFinished) stats.aborted++;
+  });
 
   if (path === '/echo' || path.startsWith('/echo/')) return handleEcho(req, res);
 
@@ -273,6 +288,14 @@ function handleRequest(req, res) {
     req.socket.end(Buffer.from(RAW_RESPONSES[m[1]], 'latin1'));
     return;
   }
+  if (path === '/close-after') {
+    // An ordinary keep-alive response, then the origin drops the idle connection (as Node's
+    // own 5 s keepAliveTimeout does), without announcing it.
+    const ms = Number(url.searchParams.get('ms') || '0');
+    sendText(res, 200, 'closing soon\n');
+    res.on('finish', () => setTimeout(() => req.socket.destroy(), ms));
+    return;
+  }
   if (path === '/') {
     sendText(res, 200, `hello from ${opts.name}\n`);
     return;
@@ -342,10 +365,17 @@ const server = http.createServer(
 server.on('connection', (socket) => {
   stats.connections++;
   socket.allowHalfOpen = true;
+  socket.on('close', () => stats.closedConnections++);
 });
 server.on('upgrade', handleUpgrade);
 server.on('clientError', (err, socket) => {
-  stats.clientErrors++;
+  // A message cut short by the peer closing (HPE_INVALID_EOF_STATE) is an abort, not bytes the
+  // parser rejected.
+  const code = String(err.code || '');
+  if (code.startsWith('HPE_') && code !== 'HPE_INVALID_EOF_STATE') stats.clientErrors++;
+  else stats.socketErrors++;
+  stats.recentErrors.push(`${err.code || ''} ${err.message}`);
+  if (stats.recentErrors.length > 50) stats.recentErrors.shift();
   if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
   else socket.destroy();
 });
