@@ -144,6 +144,20 @@ Fields raw_fields(std::string_view head) {
   return out;
 }
 
+std::size_t format_chunk_size(char (&buf)[24], std::size_t size) {
+  auto [p, ec] = std::to_chars(buf, buf + 20, size, 16);
+  *p++ = '\r';
+  *p++ = '\n';
+  return static_cast<std::size_t>(p - buf);
+}
+
+std::string last_chunk(const Fields& trailers) {
+  std::string out = "0\r\n";
+  for (const auto& f : trailers) out += f.name + ": " + f.value + "\r\n";
+  out += "\r\n";
+  return out;
+}
+
 bool connection_has(const Fields& fields, std::string_view token) {
   for (const auto& f : fields) {
     if (f.name != "connection") continue;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <expected>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "http/message.hpp"
@@ -49,6 +50,10 @@ std::expected<Framing, HeadError> check_framing(const Fields& fields);
 // Field lines of a head that scan_head() accepted and Beast parsed, in wire order
 // (Beast's container groups repeated names together; a proxy must keep the order).
 Fields raw_fields(std::string_view head);
+
+// Chunked framing, shared by server responses and upstream requests.
+std::size_t format_chunk_size(char (&buf)[24], std::size_t size);  // "<hex>\r\n"; returns its length
+std::string last_chunk(const Fields& trailers);                     // "0\r\n" + trailers + "\r\n"
 
 // Connection header contains `token` (case-insensitive, comma list over all fields).
 bool connection_has(const Fields& fields, std::string_view token);

@@ -105,11 +105,8 @@ class H1ServerExchange final : public Exchange {
     stats.response_body_bytes += data.size();
     if (!chunked_) co_return co_await t_.write_all(data);
     char size_line[24];
-    auto [p, ec] = std::to_chars(size_line, size_line + 16, data.size(), 16);
-    *p++ = '\r';
-    *p++ = '\n';
-    std::array<asio::const_buffer, 3> bufs{asio::buffer(size_line, p - size_line), asio::buffer(data.data(), data.size()),
-                                           asio::buffer("\r\n", 2)};
+    std::array<asio::const_buffer, 3> bufs{asio::buffer(size_line, format_chunk_size(size_line, data.size())),
+                                           asio::buffer(data.data(), data.size()), asio::buffer("\r\n", 2)};
     co_return co_await t_.write_gather(bufs);
   }
 
@@ -117,10 +114,7 @@ class H1ServerExchange final : public Exchange {
     if (finished_) co_return error_code{};
     finished_ = true;
     if (!chunked_) co_return error_code{};
-    std::string out = "0\r\n";
-    for (const auto& f : trailers) out += f.name + ": " + f.value + "\r\n";
-    out += "\r\n";
-    co_return co_await t_.write_all(out);
+    co_return co_await t_.write_all(last_chunk(trailers));
   }
 
   void abort() override {

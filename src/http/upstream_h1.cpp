@@ -124,10 +124,7 @@ awaitable<std::optional<std::string>> send_request_body(Exchange& ex, UpstreamCo
       error_code ec;
       if (chunked) {
         char size_line[24];
-        auto [p, tec] = std::to_chars(size_line, size_line + 16, chunk->data.size(), 16);
-        *p++ = '\r';
-        *p++ = '\n';
-        std::array<asio::const_buffer, 3> bufs{asio::buffer(size_line, p - size_line),
+        std::array<asio::const_buffer, 3> bufs{asio::buffer(size_line, format_chunk_size(size_line, chunk->data.size())),
                                                asio::buffer(chunk->data.data(), chunk->data.size()),
                                                asio::buffer("\r\n", 2)};
         ec = co_await up.t.write_gather(bufs);
@@ -139,12 +136,9 @@ awaitable<std::optional<std::string>> send_request_body(Exchange& ex, UpstreamCo
     if (chunk->end) break;
   }
   if (chunked) {
-    std::string tail = "0\r\n";
     Fields trailers = ex.request_trailers();
     strip_hop_by_hop(trailers);
-    for (const auto& f : trailers) tail += f.name + ": " + f.value + "\r\n";
-    tail += "\r\n";
-    if (auto ec = co_await up.t.write_all(tail)) co_return error_text(ec);
+    if (auto ec = co_await up.t.write_all(last_chunk(trailers))) co_return error_text(ec);
   }
   co_return std::nullopt;
 }
