@@ -106,7 +106,6 @@ class Listeners(ProxyTestCase):
         for host in ("127.0.0.1", "127.0.0.2"):
             self.assertServes(harness.Addr(host, port, host))
 
-    @unittest.skipUnless(harness.ipv6_available(), "no IPv6 loopback")
     def test_ipv6_is_not_shadowed_by_any_address(self):
         port = harness.free_port_everywhere()
         p = self.proxy("--listen", f"0.0.0.0:{port},[::1]:{port}", expect_listeners=2)
@@ -115,7 +114,6 @@ class Listeners(ProxyTestCase):
                                                                    f"[::1]:{port}"]))
         self.assertServes(harness.Addr("::1", port, f"[::1]:{port}"))
 
-    @unittest.skipUnless(harness.ipv6_available(), "no IPv6 loopback")
     def test_ipv6_port_zero_printed_in_brackets(self):
         p = self.proxy("--listen", "[::1]:0")
         line = next(l for l in p.stdout_lines if l.startswith("cmux-proxy listening on"))
@@ -148,7 +146,6 @@ class Listeners(ProxyTestCase):
 
 
 class UpstreamHost(ProxyTestCase):
-    @unittest.skipUnless(harness.ipv6_available(), "no IPv6 loopback")
     def test_ipv6_upstream_host(self):
         origin = self.origin("::1", name="v6")
         for args, env in ((["--upstream-host", "::1"], None),

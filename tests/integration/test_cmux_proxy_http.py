@@ -473,7 +473,7 @@ class Http2(ProxyTestCase):
 
     def test_100_concurrent_streams_on_one_connection(self):
         if not harness.tool_available("h2load"):
-            self.skipTest("h2load missing")
+            self.fail("h2load missing: scripts/bootstrap installs nghttp2-client")
         cp = harness.run(["h2load", "-n100", "-c1", "-m100",
                           "-H", f"x-cmux-port-internal: {self.origin_.port}",
                           self.proxy_.url("/slow?ms=400")], timeout=60)
@@ -488,7 +488,7 @@ class Http2(ProxyTestCase):
 
     def test_100_concurrent_uploads_on_one_connection(self):
         if not harness.tool_available("h2load"):
-            self.skipTest("h2load missing")
+            self.fail("h2load missing: scripts/bootstrap installs nghttp2-client")
         with tempfile.TemporaryDirectory(prefix="cmux-h2load-") as tmp:
             body = Path(tmp) / "body"
             harness.write_pattern_file(body, 256 * 1024)
@@ -501,7 +501,7 @@ class Http2(ProxyTestCase):
 
     def test_nghttp_many_uris(self):
         if not harness.tool_available("nghttp"):
-            self.skipTest("nghttp missing")
+            self.fail("nghttp missing: scripts/bootstrap installs nghttp2-client")
         uris = [self.proxy_.url(f"/echo?i={i}") for i in range(20)]
         cp = harness.run(["nghttp", "-n", "-s", "-H",
                           f"x-cmux-port-internal: {self.origin_.port}", *uris], timeout=30)
@@ -537,7 +537,7 @@ class Tls(ProxyTestCase):
 
     def test_h2load_over_tls(self):
         if not harness.tool_available("h2load"):
-            self.skipTest("h2load missing")
+            self.fail("h2load missing: scripts/bootstrap installs nghttp2-client")
         cp = harness.run(["h2load", "-n50", "-c2", "-m10",
                           "-H", f"x-cmux-port-internal: {self.origin_.port}",
                           self.proxy_.url("/echo", scheme="https")], timeout=60)
@@ -790,7 +790,7 @@ class GracefulDrain(ProxyTestCase):
     def test_in_flight_h2_stream_completes_after_goaway(self):
         # nghttp (not python3-h2, which refuses every frame after a GOAWAY) shows the frames.
         if not harness.tool_available("nghttp"):
-            self.skipTest("nghttp missing")
+            self.fail("nghttp missing: scripts/bootstrap installs nghttp2-client")
         origin = self.origin(name="drain-h2")
         proxy = self.proxy()
         path = "/slow?ms=1500"
