@@ -229,16 +229,12 @@ awaitable<void> serve_http1(net::Transport& t, ServerConn& conn) {
         scan = *r;
         break;
       }
-      if (!in.empty() && idle) {
+      if (!in.empty() && idle) {  // the head has begun: the header timeout applies now
         idle = false;
         conn.deadline.expires_after(conn.limits.request_headers);
       }
       auto [ec, n] = co_await t.read_some(tmp);
       if (ec || n == 0) co_return;
-      if (idle) {
-        idle = false;
-        conn.deadline.expires_after(conn.limits.request_headers);
-      }
       in.append(tmp.data(), n);
     }
     idle = false;

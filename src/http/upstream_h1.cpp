@@ -60,12 +60,6 @@ void H1Pool::put(std::unique_ptr<UpstreamConn> conn) {
   list.push_back(std::move(conn));
 }
 
-std::size_t H1Pool::idle_count() const {
-  std::size_t n = 0;
-  for (const auto& [k, v] : idle_) n += v.size();
-  return n;
-}
-
 std::string serialize_request_head(const RequestHead& req, bool& chunked_body) {
   std::string out;
   out.reserve(512);

@@ -33,7 +33,6 @@ class H1Pool {
   // A live idle connection for `key`, or null.
   std::unique_ptr<UpstreamConn> take(const std::string& key);
   void put(std::unique_ptr<UpstreamConn> conn);
-  std::size_t idle_count() const;
 
  private:
   std::size_t max_idle_;

@@ -31,19 +31,6 @@ awaitable<error_code> Transport::accept_tls(ssl::context& ctx) {
   co_return ec;
 }
 
-awaitable<error_code> Transport::connect_tls(ssl::context& ctx, const std::string& sni, bool verify) {
-  tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, ctx);
-  error_code ec;
-  asio::ip::make_address(sni, ec);
-  if (ec && !sni.empty()) SSL_set_tlsext_host_name(tls_->native_handle(), sni.c_str());
-  if (verify) {
-    tls_->set_verify_mode(ssl::verify_peer);
-    tls_->set_verify_callback(ssl::host_name_verification(sni));
-  }
-  auto [hec] = co_await tls_->async_handshake(ssl::stream_base::client, use_nothrow);
-  co_return hec;
-}
-
 std::string_view Transport::alpn() const {
   if (!tls_) return {};
   const unsigned char* data = nullptr;

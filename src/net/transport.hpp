@@ -18,8 +18,6 @@ class Transport final : public ByteStream {
 
   // Server-side TLS handshake; the replay buffer holds the ClientHello bytes read so far.
   awaitable<error_code> accept_tls(ssl::context& ctx);
-  // Client-side TLS handshake with SNI (when `sni` is a name) and the given ALPN list.
-  awaitable<error_code> connect_tls(ssl::context& ctx, const std::string& sni, bool verify);
   bool is_tls() const { return tls_ != nullptr; }
   std::string_view alpn() const;
 
@@ -34,7 +32,6 @@ class Transport final : public ByteStream {
   void close() override;
 
   tcp::socket& socket() { return socket_; }
-  bool is_open() const { return socket_.is_open(); }
 
  private:
   tcp::socket socket_;

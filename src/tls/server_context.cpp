@@ -44,24 +44,4 @@ std::expected<std::shared_ptr<ssl::context>, std::string> make_server_context(co
   return ctx;
 }
 
-std::expected<std::shared_ptr<ssl::context>, std::string> make_client_context(const std::vector<std::string>& extra_ca_pems,
-                                                                              const std::vector<std::string>& alpn) {
-  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
-  ctx->set_default_verify_paths();
-  for (const auto& pem : extra_ca_pems) {
-    error_code ec;
-    ctx->add_certificate_authority(asio::buffer(pem), ec);
-    if (ec) return std::unexpected("invalid CA certificate: " + ec.message());
-  }
-  std::string wire;
-  for (const auto& p : alpn) {
-    wire += static_cast<char>(p.size());
-    wire += p;
-  }
-  if (!wire.empty())
-    SSL_CTX_set_alpn_protos(ctx->native_handle(), reinterpret_cast<const unsigned char*>(wire.data()),
-                            static_cast<unsigned>(wire.size()));
-  return ctx;
-}
-
 }  // namespace cmux::tls
