@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 
+#include "http/h2_common.hpp"
 #include "http/server_conn.hpp"
 #include "net/event.hpp"
 
@@ -261,17 +262,6 @@ awaitable<std::pair<error_code, std::size_t>> H2Stream::read_some(std::span<char
 }
 
 namespace {
-nghttp2_nv make_nv(std::string_view name, std::string_view value) {
-  return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
-          reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
-          NGHTTP2_NV_FLAG_NONE};
-}
-
-bool h2_forbidden_field(std::string_view name) {
-  return name == "connection" || name == "keep-alive" || name == "proxy-connection" || name == "transfer-encoding" ||
-         name == "upgrade" || name == "host" || name == "te";
-}
-
 ssize_t data_source_read(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
                          std::uint32_t* flags, nghttp2_data_source* source, void*) {
   return static_cast<H2Stream*>(source->ptr)->read_data(buf, length, flags);

@@ -100,19 +100,24 @@ std::string serialize_request_head(const RequestHead& req, bool& chunked_body) {
   return out;
 }
 
+UpstreamFailure client_body_failure(const error_code& ec) {
+  // A malformed body (bad chunk size, ...) is the client's fault: 400, never forwarded.
+  bool malformed = ec.category() == bhttp::make_error_code(bhttp::error::bad_chunk).category() &&
+                   ec != bhttp::error::partial_message;
+  if (malformed) return UpstreamFailure{"invalid request body", false, false, 400};
+  return UpstreamFailure{"client aborted the request body", false, false, 499};
+}
+
 namespace {
 
 // Streams the exchange's request body to the upstream. Returns an error text on failure.
 awaitable<std::optional<std::string>> send_request_body(Exchange& ex, UpstreamConn& up, bool chunked,
-                                                        int& client_status) {
+                                                        std::optional<UpstreamFailure>& client_failure) {
   for (;;) {
     auto chunk = co_await ex.read_body();
     if (!chunk) {
-      // A malformed body (bad chunk size, ...) is the client's fault: 400, never forwarded.
-      bool malformed = chunk.error().category() == bhttp::make_error_code(bhttp::error::bad_chunk).category() &&
-                       chunk.error() != bhttp::error::partial_message;
-      client_status = malformed ? 400 : 499;
-      co_return malformed ? "invalid request body" : "client aborted the request body";
+      client_failure = client_body_failure(chunk.error());
+      co_return client_failure->reason;
     }
     if (!chunk->data.empty()) {
       error_code ec;
@@ -149,9 +154,9 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
   bool request_complete = true;
   std::optional<std::string> send_error;
   if (req.has_body && req.upgrade.empty()) {
-    int client_status = 0;
-    send_error = co_await send_request_body(ex, up, chunked, client_status);
-    if (client_status) co_return std::unexpected(UpstreamFailure{*send_error, false, false, client_status == 400 ? 400 : 502});
+    std::optional<UpstreamFailure> client_failure;
+    send_error = co_await send_request_body(ex, up, chunked, client_failure);
+    if (client_failure) co_return std::unexpected(*client_failure);
     request_complete = !send_error;
     // On a write error the upstream may still have answered (e.g. 413 then close): read on.
   }
@@ -183,7 +188,7 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
     parser->eager(true);
     parser->header_limit(static_cast<std::uint32_t>(scan->length + 1));
     parser->body_limit(boost::none);
-    if (req.method == "HEAD") parser->skip(true);
+    if (req.method == "HEAD" || req.is_connect()) parser->skip(true);
     error_code ec;
     parser->put(asio::buffer(up.in.data(), scan->length), ec);
     response_head.assign(up.in, 0, scan->length);
@@ -207,16 +212,20 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
   strip_internal(resp.fields);
   resp.content_length = framing->content_length;
 
-  if (resp.status == 101 && !req.upgrade.empty()) {
-    if (auto ec = co_await ex.send_head(resp, false)) co_return ForwardResult{101, false, false};
+  if (req.is_connect() && resp.status / 100 != 2)
+    co_return std::unexpected(UpstreamFailure{"upstream refused the tunnel with " + std::to_string(resp.status), false, false});
+  if ((resp.status == 101 && !req.upgrade.empty()) || req.is_connect()) {
+    if (auto ec = co_await ex.send_head(resp, false)) co_return ForwardResult{resp.status, false, false, false};
     up.t.unread(up.in);
     up.in.clear();
-    co_await net::relay(ex.tunnel(), up.t, limits.tunnel_idle);
-    co_return ForwardResult{101, false, true};
+    auto relayed = co_await net::relay(ex.tunnel(), up.t, limits.tunnel_idle);
+    ex.stats.request_body_bytes += relayed.a_to_b;
+    ex.stats.response_body_bytes += relayed.b_to_a;
+    co_return ForwardResult{resp.status, false, true, false};
   }
 
   bool end_stream = parser->is_done();
-  if (auto ec = co_await ex.send_head(resp, end_stream)) co_return ForwardResult{resp.status, false, false};
+  if (auto ec = co_await ex.send_head(resp, end_stream)) co_return ForwardResult{resp.status, false, false, false};
   if (!end_stream) {
     std::array<char, 16 * 1024> body;
     for (;;) {
@@ -226,15 +235,15 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
         co_return std::unexpected(UpstreamFailure{error_text(r.error()), true, false});
       }
       if (r->size) {
-        if (auto ec = co_await ex.send_body({body.data(), r->size})) co_return ForwardResult{resp.status, false, false};
+        if (auto ec = co_await ex.send_body({body.data(), r->size})) co_return ForwardResult{resp.status, false, false, false};
       }
       if (r->end) break;
     }
     Fields trailers = beast_fields(msg.base(), header_fields);
     strip_hop_by_hop(trailers);
-    if (auto ec = co_await ex.finish(trailers)) co_return ForwardResult{resp.status, false, false};
+    if (auto ec = co_await ex.finish(trailers)) co_return ForwardResult{resp.status, false, false, false};
   }
-  co_return ForwardResult{resp.status, keep_alive && request_complete && up.in.empty(), false};
+  co_return ForwardResult{resp.status, keep_alive && request_complete && up.in.empty(), false, false};
 }
 
 }  // namespace cmux::http

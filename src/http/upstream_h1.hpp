@@ -47,14 +47,20 @@ struct UpstreamFailure {
   int status = 502;               // 400 when the client's own request body was malformed
 };
 
+// The request body could not be read from the client: 400 when it was malformed (bad chunk
+// framing), else 499 (the client went away).
+UpstreamFailure client_body_failure(const error_code& ec);
+
 struct ForwardResult {
   int status = 0;
   bool reusable = false;  // the upstream connection may go back to the pool
   bool tunneled = false;
+  bool h2 = false;  // carried by an HTTP/2 upstream stream
 };
 
 // Sends `upstream_req` (already routed and stripped) on `up` with the exchange's request
-// body, then relays the response (or a 101 upgrade) to the exchange.
+// body, then relays the response (or a 101 upgrade) to the exchange. A plain CONNECT sent to a
+// proxy upstream: a 2xx answer opens a tunnel that is relayed; anything else is a failure.
 awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex, UpstreamConn& up,
                                                                     const RequestHead& upstream_req,
                                                                     const Limits& limits);

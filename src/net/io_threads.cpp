@@ -17,13 +17,25 @@ IoThreads::~IoThreads() {
 }
 
 void IoThreads::start() {
-  for (auto& ctx : contexts_) threads_.emplace_back([c = ctx.get()] { c->run(); });
+  for (auto& ctx : contexts_) {
+    threads_.emplace_back([this, c = ctx.get()] {
+      c->run();
+      std::lock_guard lock(mutex_);
+      ++finished_;
+      finished_cv_.notify_all();
+    });
+  }
 }
 
 void IoThreads::release() { guards_.clear(); }
 
 void IoThreads::stop() {
   for (auto& ctx : contexts_) ctx->stop();
+}
+
+bool IoThreads::wait_idle(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return finished_cv_.wait_for(lock, timeout, [this] { return finished_ >= threads_.size(); });
 }
 
 void IoThreads::join() {

@@ -2,7 +2,10 @@
 // thread for its whole life, so nothing inside a worker needs a lock.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -24,11 +27,16 @@ class IoThreads {
   void release();
   void stop();  // forced
   void join();
+  // Waits up to `timeout` for every thread to run out of work; false if some still run.
+  bool wait_idle(std::chrono::milliseconds timeout);
 
  private:
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
   std::vector<std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>>> guards_;
   std::vector<std::thread> threads_;
+  std::mutex mutex_;
+  std::condition_variable finished_cv_;
+  std::size_t finished_ = 0;
 };
 
 }  // namespace cmux::net

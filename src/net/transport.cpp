@@ -31,6 +31,13 @@ awaitable<error_code> Transport::accept_tls(ssl::context& ctx) {
   co_return ec;
 }
 
+awaitable<error_code> Transport::connect_tls(ssl::context& ctx, const std::function<bool(SSL*)>& prepare) {
+  tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, ctx);
+  if (!prepare(tls_->native_handle())) co_return asio::error::invalid_argument;
+  auto [ec] = co_await tls_->async_handshake(ssl::stream_base::client, use_nothrow);
+  co_return ec;
+}
+
 std::string_view Transport::alpn() const {
   if (!tls_) return {};
   const unsigned char* data = nullptr;

@@ -2,6 +2,7 @@
 // replays bytes already read from it (protocol sniffing, pipelined leftovers).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -18,6 +19,9 @@ class Transport final : public ByteStream {
 
   // Server-side TLS handshake; the replay buffer holds the ClientHello bytes read so far.
   awaitable<error_code> accept_tls(ssl::context& ctx);
+  // Client-side TLS handshake. `prepare` configures the SSL object first (SNI, peer name,
+  // ALPN); returning false fails the handshake.
+  awaitable<error_code> connect_tls(ssl::context& ctx, const std::function<bool(SSL*)>& prepare);
   bool is_tls() const { return tls_ != nullptr; }
   std::string_view alpn() const;
 

@@ -7,7 +7,7 @@
 
 #include "http/exchange.hpp"
 #include "http/limits.hpp"
-#include "http/upstream_h1.hpp"
+#include "http/upstream_pool.hpp"
 #include "workspace/metrics.hpp"
 #include "workspace/routing.hpp"
 
@@ -25,14 +25,13 @@ class WorkspaceHandler {
   awaitable<void> handle(http::Exchange& ex);
 
  private:
-  awaitable<std::expected<std::unique_ptr<http::UpstreamConn>, error_code>> connect(const Target& target);
   awaitable<int> forward(http::Exchange& ex, const Target& target, http::RequestHead& up, std::string& error);
   awaitable<int> tunnel(http::Exchange& ex, const Target& target, std::string& error);
   void log_access(http::Exchange& ex, const http::RequestHead& req, const Target* target, int status,
                   std::string_view error) const;
 
   std::shared_ptr<const HandlerConfig> config_;
-  std::vector<http::H1Pool> pools_;  // one per worker thread
+  http::UpstreamPool pool_;
   Metrics& metrics_;
 };
 

@@ -33,9 +33,9 @@ std::string Metrics::render() const {
   out += "# TYPE cmux_proxy_active_streams gauge\n";
   line("cmux_proxy_active_streams", "", active_streams.load());
   out += "# TYPE cmux_proxy_upstream_connects_total counter\n";
-  line("cmux_proxy_upstream_connects_total", "", upstream_connects.load());
+  line("cmux_proxy_upstream_connects_total", "", upstream.connects.load());
   out += "# TYPE cmux_proxy_upstream_connect_errors_total counter\n";
-  line("cmux_proxy_upstream_connect_errors_total", "", upstream_connect_errors.load());
+  line("cmux_proxy_upstream_connect_errors_total", "", upstream.connect_errors.load());
   out += "# TYPE cmux_proxy_bytes_from_clients_total counter\n";
   line("cmux_proxy_bytes_from_clients_total", "", bytes_from_clients.load());
   out += "# TYPE cmux_proxy_bytes_to_clients_total counter\n";

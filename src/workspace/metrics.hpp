@@ -9,6 +9,7 @@
 #include <string>
 
 #include "http/message.hpp"
+#include "http/upstream_pool.hpp"
 
 namespace cmux::workspace {
 
@@ -16,8 +17,7 @@ struct Metrics {
   // requests by protocol (0 = HTTP/1.1, 1 = HTTP/2) and status code (100..599)
   std::array<std::array<std::atomic<std::uint64_t>, 500>, 2> requests{};
   std::atomic<std::int64_t> active_streams{0};
-  std::atomic<std::uint64_t> upstream_connects{0};
-  std::atomic<std::uint64_t> upstream_connect_errors{0};
+  http::UpstreamCounters upstream;
   std::atomic<std::uint64_t> bytes_from_clients{0};
   std::atomic<std::uint64_t> bytes_to_clients{0};
   std::atomic<std::uint64_t> tunnels_total{0};

@@ -1,0 +1,96 @@
+// UpstreamPool: how both proxies reach an origin. Per I/O thread: an idle HTTP/1.1 keep-alive
+// pool and at most one HTTP/2 session per origin (so one TCP connection per origin with the
+// preview proxy's single I/O thread). Connects (with `resolve` overrides and TLS), chooses
+// HTTP/2 or HTTP/1.1, remembers HTTP/1.1-only origins, and retries only while nothing of the
+// response reached the client. Reconnect and fallback live here and nowhere else.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <expected>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "http/exchange.hpp"
+#include "http/limits.hpp"
+#include "http/upstream_h1.hpp"
+#include "http/upstream_h2.hpp"
+
+namespace cmux::http {
+
+struct Origin {
+  bool tls = false;
+  std::string host;  // name or IP literal (IPv6 without brackets); also the SNI / verified name
+  std::uint16_t port = 0;
+  bool h2 = false;  // try HTTP/2 (TLS: ALPN h2; cleartext: prior knowledge)
+
+  std::string key() const;  // "https://host:port"
+};
+
+struct UpstreamCounters {
+  std::atomic<std::uint64_t> connects{0};        // TCP connections opened
+  std::atomic<std::uint64_t> connect_errors{0};  // TCP connect or TLS handshake failures
+  std::atomic<std::int64_t> sessions{0};         // live HTTP/2 sessions
+};
+
+struct UpstreamPoolOptions {
+  Limits limits;
+  std::shared_ptr<ssl::context> tls;  // client context; null: no TLS upstreams
+  // Connect overrides: "host:port" (lower-case, IPv6 bracketed) -> {ip, port}.
+  std::unordered_map<std::string, std::pair<std::string, std::uint16_t>> resolve;
+  std::size_t h1_max_idle = 64;
+  std::chrono::seconds h1_only_for = std::chrono::minutes(5);
+  H2Client::Options h2;
+};
+
+class UpstreamPool {
+ public:
+  UpstreamPool(std::size_t workers, UpstreamPoolOptions options, UpstreamCounters& counters);
+
+  // Sends the exchange's request (`req`: already rewritten and stripped; authority = what
+  // the origin must see) to `origin` and relays the response, an upgrade or a CONNECT
+  // tunnel. Failures before the response leave the exchange untouched for the caller to
+  // answer; after it started, the exchange is aborted.
+  awaitable<std::expected<ForwardResult, UpstreamFailure>> forward(Exchange& ex, const Origin& origin,
+                                                                   const RequestHead& req);
+
+  // A new TCP connection (`resolve` applied), for raw tunnels.
+  awaitable<std::expected<std::unique_ptr<UpstreamConn>, error_code>> connect_tcp(const std::string& host,
+                                                                                  std::uint16_t port);
+
+  // Closes every HTTP/2 session of `worker` (call on that worker's thread).
+  void close_sessions(std::size_t worker);
+
+ private:
+  struct OriginState {
+    std::shared_ptr<H2Client> session;
+    bool connecting = false;
+    std::unique_ptr<net::Event> connected;  // wakes requests waiting for `connecting`
+    std::chrono::steady_clock::time_point h1_only_until{};
+  };
+  struct Worker {
+    H1Pool h1;
+    std::unordered_map<std::string, OriginState> origins;  // node-based: references stay valid
+  };
+  struct SessionError {
+    bool h1_only = false;                   // the origin does not speak HTTP/2
+    std::unique_ptr<UpstreamConn> h1_conn;  // a TLS connection that negotiated http/1.1
+    std::string reason;
+  };
+
+  awaitable<std::expected<std::unique_ptr<UpstreamConn>, std::string>> open(const Origin& origin,
+                                                                           std::string_view alpn);
+  awaitable<std::expected<std::shared_ptr<H2Client>, SessionError>> session(Worker& w, const Origin& origin);
+  awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_on_h1(Exchange& ex, Worker& w,
+                                                                         const Origin& origin,
+                                                                         const RequestHead& req,
+                                                                         std::unique_ptr<UpstreamConn> spare);
+
+  UpstreamPoolOptions options_;
+  UpstreamCounters& counters_;
+  std::vector<Worker> workers_;
+};
+
+}  // namespace cmux::http

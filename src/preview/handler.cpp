@@ -1,0 +1,174 @@
+#include "preview/handler.hpp"
+
+#include <chrono>
+
+#include "net/connect.hpp"
+#include "net/relay.hpp"
+#include "preview/url.hpp"
+
+namespace cmux::preview {
+
+namespace {
+
+constexpr std::string_view kRealm = "Basic realm=\"Cmux Preview Proxy\"";
+
+bool ends_with_ci(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && http::iequals(s.substr(s.size() - suffix.size()), suffix);
+}
+
+// The request's target: absolute-form (HTTP/1.1 proxy request), authority-form (CONNECT), or
+// HTTP/2's :scheme + :authority + :path. An origin-form request is not a proxy request.
+std::optional<Target> target_of(const http::RequestHead& req) {
+  if (req.is_connect()) return parse_connect_target(req.target);
+  if (req.absolute_form) return target_from_url(req.target);
+  if (req.version == http::Version::http2 && !req.scheme.empty() && !req.authority.empty()) {
+    // RFC 8441 streams carry :scheme https/http for a WebSocket; keep them as they are.
+    return target_from_url(req.scheme + "://" + req.authority + req.target);
+  }
+  return std::nullopt;
+}
+
+// Path without the query string: queries may carry tokens, logs must not.
+std::string log_path(std::string_view path) { return std::string(path.substr(0, path.find('?'))); }
+
+}  // namespace
+
+PreviewHandler::PreviewHandler(std::shared_ptr<const HandlerConfig> config, ContextRegistry& contexts,
+                               http::UpstreamPool& pool)
+    : config_(std::move(config)), contexts_(contexts), pool_(pool) {}
+
+awaitable<void> PreviewHandler::handle(http::Exchange& ex) {
+  counters_.active_streams.fetch_add(1, std::memory_order_relaxed);
+  counters_.total_requests.fetch_add(1, std::memory_order_relaxed);
+  auto& req = ex.request();
+  auto auth = http::find_field(req.fields, "proxy-authorization");
+  std::shared_ptr<const Context> ctx = auth ? contexts_.authenticate(*auth) : nullptr;
+  Outcome outcome;
+  if (!ctx) {
+    // Every path (plain, CONNECT, upgrade) gets the same answer; the connection stays usable
+    // so the client can retry with credentials.
+    outcome.status = 407;
+    outcome.error = auth ? "invalid proxy credentials" : "missing proxy credentials";
+    http::Fields challenge{{"proxy-authenticate", std::string(kRealm)}};  // named: see handler.cpp of cmux-proxy
+    co_await http::respond_text(ex, 407, "Proxy Authentication Required", std::move(challenge));
+  } else {
+    outcome = co_await serve(ex, *ctx);
+  }
+  counters_.bytes_from_clients.fetch_add(ex.stats.request_body_bytes, std::memory_order_relaxed);
+  counters_.bytes_to_clients.fetch_add(ex.stats.response_body_bytes, std::memory_order_relaxed);
+  counters_.active_streams.fetch_sub(1, std::memory_order_relaxed);
+  if (config_->log) log(ex, ctx.get(), outcome);
+}
+
+http::Origin PreviewHandler::origin_of(const Rewritten& rw, const Context& ctx) const {
+  const Target& to = rw.connect_to;
+  bool tls = to.scheme == "https" || to.scheme == "wss";
+  // HTTP/2 for secure cmux-proxy origins and the cloud edge; cleartext only for the configured
+  // upstreamProxyUrl (prior knowledge), which is known to be a cmux-proxy.
+  bool via_upstream_proxy = rw.rewritten && ctx.route && ctx.route->cmux_proxy_origin.empty() &&
+                            !config_->upstream_proxy_url.empty();
+  bool h2 = config_->enable_http2 &&
+            (tls ? (rw.rewritten || ends_with_ci(to.host, ".http.cloud.morph.so")) : via_upstream_proxy);
+  return http::Origin{tls, to.host, to.port, h2};
+}
+
+awaitable<PreviewHandler::Outcome> PreviewHandler::serve(http::Exchange& ex, const Context& ctx) {
+  const auto& req = ex.request();
+  auto target = target_of(req);
+  if (!target) {
+    co_await http::respond_text(ex, 400, "Bad Request");
+    co_return Outcome{400, "unparsable request target", {}};
+  }
+  auto rw = rewrite(*target, ctx.route, config_->upstream_proxy_url);
+  if (!rw) {
+    co_await http::respond_text(ex, 502, "Bad Gateway");
+    co_return Outcome{502, rw.error().message, {}};
+  }
+  if (req.is_connect()) {
+    // Unrouted contexts and non-loopback hosts: a direct byte tunnel to the target.
+    if (!rw->rewritten) co_return co_await connect_direct(ex, *target);
+    // A routed loopback host: a CONNECT to the cmux-proxy origin carrying the routing headers
+    // (an HTTP/2 CONNECT stream when that session is HTTP/2). TLS interception takes this path
+    // over when it is on (SPEC §3); until it exists here the tunnel goes through cmux-proxy.
+    http::Origin origin = origin_of(*rw, ctx);
+    http::RequestHead up;
+    up.method = "CONNECT";
+    up.authority = format_host_port(origin.host, origin.port);
+    up.target = up.authority;
+    up.fields = rw->add_headers;
+    up.version = req.version;
+    co_return co_await forward(ex, origin, up);
+  }
+
+  http::RequestHead up = req;
+  http::Origin origin = origin_of(*rw, ctx);
+  strip_client_internal_headers(up.fields);
+  http::strip_hop_by_hop(up.fields, origin.h2);  // Proxy-Authorization never leaves the proxy
+  for (const auto& f : rw->add_headers) up.fields.push_back(f);
+  up.authority = rw->authority;
+  up.target = rw->connect_to.path;
+  up.scheme = origin.tls ? "https" : "http";
+  up.absolute_form = false;
+  co_return co_await forward(ex, origin, up);
+}
+
+awaitable<PreviewHandler::Outcome> PreviewHandler::forward(http::Exchange& ex, const http::Origin& origin,
+                                                           const http::RequestHead& up) {
+  auto result = co_await pool_.forward(ex, origin, up);
+  if (result) co_return Outcome{result->status, {}, result->h2 ? "h2" : "http/1.1"};
+  const auto& failure = result.error();
+  if (failure.response_started || ex.head_sent()) co_return Outcome{ex.status(), failure.reason, {}};
+  if (failure.status == 499) co_return Outcome{499, failure.reason, {}};
+  int status = failure.status == 400 ? 400 : 502;
+  co_await http::respond_text(ex, status, http::reason_phrase(status));
+  co_return Outcome{status, failure.reason, {}};
+}
+
+awaitable<PreviewHandler::Outcome> PreviewHandler::connect_direct(http::Exchange& ex, const Target& target) {
+  // Connect first: a 200 is only ever sent for a tunnel that exists.
+  auto conn = co_await pool_.connect_tcp(target.host, target.port);
+  if (!conn) {
+    co_await http::respond_text(ex, 502, "Bad Gateway");
+    co_return Outcome{502, conn.error().message(), "direct"};
+  }
+  http::ResponseHead head;
+  head.status = 200;
+  if (co_await ex.send_head(head, false)) co_return Outcome{200, "client went away", "direct"};
+  auto stats = co_await net::relay(ex.tunnel(), (*conn)->t, config_->limits.tunnel_idle);
+  ex.stats.request_body_bytes += stats.a_to_b;
+  ex.stats.response_body_bytes += stats.b_to_a;
+  co_return Outcome{200, {}, "direct"};
+}
+
+void PreviewHandler::log(http::Exchange& ex, const Context* ctx, const Outcome& outcome) const {
+  const auto& req = ex.request();
+  LogEvent e;
+  e.event = req.is_connect() ? "connect-request" : !req.upgrade.empty() ? "upgrade-request" : "http-request";
+  if (outcome.via == "h2" && e.event == "http-request") e.event = "http2-forward";
+  auto& f = e.fields;
+  f.emplace_back("conn", static_cast<std::int64_t>(ex.conn().id));
+  if (ex.stream_id()) f.emplace_back("stream", static_cast<std::int64_t>(ex.stream_id()));
+  f.emplace_back("protocol", std::string(req.version == http::Version::http2 ? "h2" : "http/1.1"));
+  f.emplace_back("method", req.method);
+  if (auto target = target_of(req)) {
+    f.emplace_back("host", target->host);
+    f.emplace_back("port", static_cast<std::int64_t>(target->port));
+    if (!req.is_connect()) f.emplace_back("path", log_path(target->path));
+  }
+  if (ctx) {
+    f.emplace_back("contextId", ctx->id);
+    f.emplace_back("webContentsId", static_cast<std::int64_t>(ctx->web_contents_id));
+    f.emplace_back("routed", ctx->route.has_value());
+  }
+  f.emplace_back("status", static_cast<std::int64_t>(outcome.status));
+  if (!outcome.via.empty()) f.emplace_back("upstream", outcome.via);
+  f.emplace_back("bytesIn", static_cast<std::int64_t>(ex.stats.request_body_bytes));
+  f.emplace_back("bytesOut", static_cast<std::int64_t>(ex.stats.response_body_bytes));
+  using namespace std::chrono;
+  f.emplace_back("durationUs", static_cast<std::int64_t>(
+                                   duration_cast<microseconds>(steady_clock::now() - ex.stats.started).count()));
+  if (!outcome.error.empty()) f.emplace_back("error", outcome.error);
+  config_->log(e);
+}
+
+}  // namespace cmux::preview
