@@ -21,15 +21,17 @@ UpstreamPool::UpstreamPool(std::size_t workers, UpstreamPoolOptions options, Ups
 }
 
 awaitable<std::expected<std::unique_ptr<UpstreamConn>, error_code>> UpstreamPool::connect_tcp(const std::string& host,
-                                                                                             std::uint16_t port) {
+                                                                                             std::uint16_t port,
+                                                                                             bool reject_loopback) {
   std::string key = net::format_authority(host, port);
   std::string to_host = host;
   std::uint16_t to_port = port;
   if (auto it = options_.resolve.find(key); it != options_.resolve.end()) {
-    to_host = it->second.first;
+    to_host = it->second.first;  // configured overrides are trusted, loopback or not
     to_port = it->second.second;
+    reject_loopback = false;
   }
-  auto socket = co_await net::connect_tcp(to_host, to_port, options_.limits.upstream_connect);
+  auto socket = co_await net::connect_tcp(to_host, to_port, options_.limits.upstream_connect, reject_loopback);
   if (!socket) {
     counters_.connect_errors.fetch_add(1, std::memory_order_relaxed);
     co_return std::unexpected(socket.error());
@@ -40,7 +42,7 @@ awaitable<std::expected<std::unique_ptr<UpstreamConn>, error_code>> UpstreamPool
 
 awaitable<std::expected<std::unique_ptr<UpstreamConn>, std::string>> UpstreamPool::open(const Origin& origin,
                                                                                       std::string_view alpn) {
-  auto conn = co_await connect_tcp(origin.host, origin.port);
+  auto conn = co_await connect_tcp(origin.host, origin.port, origin.reject_loopback);
   if (!conn) co_return std::unexpected(conn.error().message());
   (*conn)->key = origin.key();
   if (!origin.tls) co_return std::move(*conn);

@@ -25,6 +25,7 @@ struct Origin {
   std::string host;  // name or IP literal (IPv6 without brackets); also the SNI / verified name
   std::uint16_t port = 0;
   bool h2 = false;  // try HTTP/2 (TLS: ALPN h2; cleartext: prior knowledge)
+  bool reject_loopback = false;  // a name resolving to loopback is refused (see net::connect_tcp)
 
   std::string key() const;  // "https://host:port"
 };
@@ -58,7 +59,8 @@ class UpstreamPool {
 
   // A new TCP connection (`resolve` applied), for raw tunnels.
   awaitable<std::expected<std::unique_ptr<UpstreamConn>, error_code>> connect_tcp(const std::string& host,
-                                                                                  std::uint16_t port);
+                                                                                  std::uint16_t port,
+                                                                                  bool reject_loopback = false);
 
   // Closes every HTTP/2 session of `worker` (call on that worker's thread).
   void close_sessions(std::size_t worker);

@@ -13,8 +13,20 @@ std::string format_authority(std::string_view host, std::uint16_t port) {
   return out;
 }
 
+namespace {
+bool is_loopback_address(const asio::ip::address& a) {
+  if (a.is_unspecified() || a.is_loopback()) return true;
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    auto v4 = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+    return v4.is_loopback() || v4.is_unspecified();
+  }
+  return false;
+}
+}  // namespace
+
 awaitable<std::expected<tcp::socket, error_code>> connect_tcp(const std::string& host, std::uint16_t port,
-                                                              std::chrono::milliseconds timeout) {
+                                                              std::chrono::milliseconds timeout,
+                                                              bool reject_loopback) {
   using namespace asio::experimental::awaitable_operators;
   auto ex = co_await asio::this_coro::executor;
   asio::steady_timer timer(ex);
@@ -32,7 +44,9 @@ awaitable<std::expected<tcp::socket, error_code>> connect_tcp(const std::string&
     if (result.index() == 1) co_return std::unexpected(asio::error::timed_out);
     auto [rec, results] = std::get<0>(result);
     if (rec) co_return std::unexpected(rec);
-    for (const auto& r : results) endpoints.push_back(r.endpoint());
+    for (const auto& r : results)
+      if (!reject_loopback || !is_loopback_address(r.endpoint().address())) endpoints.push_back(r.endpoint());
+    if (endpoints.empty()) co_return std::unexpected(asio::error::access_denied);
   }
 
   tcp::socket socket(ex);

@@ -69,7 +69,9 @@ http::Origin PreviewHandler::origin_of(const Rewritten& rw, const Context& ctx) 
                             !config_->upstream_proxy_url.empty();
   bool h2 = config_->enable_http2 &&
             (tls ? (rw.rewritten || ends_with_ci(to.host, ".http.cloud.morph.so")) : via_upstream_proxy);
-  return http::Origin{tls, to.host, to.port, h2};
+  // A routed context's non-loopback names must not resolve to this machine either.
+  bool reject_loopback = ctx.route && !rw.rewritten;
+  return http::Origin{tls, to.host, to.port, h2, reject_loopback};
 }
 
 awaitable<PreviewHandler::Outcome> PreviewHandler::serve(http::Exchange& ex, const Context& ctx) {
@@ -86,7 +88,7 @@ awaitable<PreviewHandler::Outcome> PreviewHandler::serve(http::Exchange& ex, con
   }
   if (req.is_connect()) {
     // Unrouted contexts and non-loopback hosts: a direct byte tunnel to the target.
-    if (!rw->rewritten) co_return co_await connect_direct(ex, *target);
+    if (!rw->rewritten) co_return co_await connect_direct(ex, *target, ctx.route.has_value());
     // A routed loopback host: a CONNECT to the cmux-proxy origin carrying the routing headers
     // (an HTTP/2 CONNECT stream when that session is HTTP/2). TLS interception takes this path
     // over when it is on (SPEC §3); until it exists here the tunnel goes through cmux-proxy.
@@ -124,9 +126,10 @@ awaitable<PreviewHandler::Outcome> PreviewHandler::forward(http::Exchange& ex, c
   co_return Outcome{status, failure.reason, {}};
 }
 
-awaitable<PreviewHandler::Outcome> PreviewHandler::connect_direct(http::Exchange& ex, const Target& target) {
+awaitable<PreviewHandler::Outcome> PreviewHandler::connect_direct(http::Exchange& ex, const Target& target,
+                                                                  bool reject_loopback) {
   // Connect first: a 200 is only ever sent for a tunnel that exists.
-  auto conn = co_await pool_.connect_tcp(target.host, target.port);
+  auto conn = co_await pool_.connect_tcp(target.host, target.port, reject_loopback);
   if (!conn) {
     co_await http::respond_text(ex, 502, "Bad Gateway");
     co_return Outcome{502, conn.error().message(), "direct"};

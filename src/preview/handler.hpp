@@ -41,7 +41,7 @@ class PreviewHandler {
     std::string via;          // "direct", "cmux-proxy", "h2", "http/1.1"
   };
   awaitable<Outcome> serve(http::Exchange& ex, const Context& ctx);
-  awaitable<Outcome> connect_direct(http::Exchange& ex, const Target& target);
+  awaitable<Outcome> connect_direct(http::Exchange& ex, const Target& target, bool reject_loopback);
   awaitable<Outcome> forward(http::Exchange& ex, const http::Origin& origin, const http::RequestHead& up);
   http::Origin origin_of(const Rewritten& rw, const Context& ctx) const;
   void log(http::Exchange& ex, const Context* ctx, const Outcome& outcome) const;
