@@ -37,8 +37,14 @@ class H2Stream final : public Exchange, public net::ByteStream {
 
   // ByteStream (tunnels: CONNECT, RFC 8441 WebSocket)
   awaitable<std::pair<error_code, std::size_t>> read_some(std::span<char> buf) override;
-  awaitable<error_code> write_all(std::span<const char> data) override { return send_body(data); }
-  awaitable<error_code> shutdown_write() override { return finish({}); }
+  // Tunnel bytes: the relay counts them, so they do not go into stats here.
+  awaitable<error_code> write_all(std::span<const char> data) override { return send_data(data); }
+  // A coroutine, not `return finish({})`: the awaitable is lazy and the temporary would be
+  // gone by the time finish() reads it.
+  awaitable<error_code> shutdown_write() override {
+    const Fields none;
+    co_return co_await finish(none);
+  }
   void close() override {
     if (!finished_) abort();
   }
@@ -63,6 +69,7 @@ class H2Stream final : public Exchange, public net::ByteStream {
 
  private:
   awaitable<error_code> wait_for_wire();
+  awaitable<error_code> send_data(std::span<const char> data);
   void consume(std::size_t n);
 
   H2Session& session_;
@@ -339,9 +346,13 @@ awaitable<error_code> H2Stream::wait_for_wire() {
 }
 
 awaitable<error_code> H2Stream::send_body(std::span<const char> data) {
+  if (!closed_) stats.response_body_bytes += data.size();
+  return send_data(data);
+}
+
+awaitable<error_code> H2Stream::send_data(std::span<const char> data) {
   if (closed_) co_return asio::error::connection_reset;
   if (data.empty()) co_return error_code{};
-  stats.response_body_bytes += data.size();
   if (out_pos_ > 0 && out_pos_ == out_buf_.size()) {
     out_buf_.clear();
     out_pos_ = 0;

@@ -41,7 +41,12 @@ class H2ClientStream final : public net::ByteStream {
   awaitable<error_code> write_all(std::span<const char> data) override;
   // END_STREAM, with trailers when there are any.
   awaitable<error_code> finish(const Fields& trailers);
-  awaitable<error_code> shutdown_write() override { return finish({}); }
+  // A coroutine, not `return finish({})`: the awaitable is lazy and the temporary would be
+  // gone by the time finish() reads it.
+  awaitable<error_code> shutdown_write() override {
+    const Fields none;
+    co_return co_await finish(none);
+  }
   // RST_STREAM(CANCEL) unless the stream already closed. Idempotent.
   void close() override;
 

@@ -147,7 +147,8 @@ PreviewStats PreviewServer::stats() const {
 void PreviewServer::stop() {
   std::call_once(impl_->stopped, [this] {
     auto& impl = *impl_;
-    impl.server->terminate();
+    impl.server->drain();      // closes the listener
+    impl.server->terminate();  // and every connection
     for (std::size_t i = 0; i < impl.threads.size(); ++i)
       asio::post(impl.threads.context(i), [pool = impl.pool.get(), i] { pool->close_sessions(i); });
     // The threads end once the closing work is done; whatever still runs after a grace

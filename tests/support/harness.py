@@ -8,6 +8,10 @@ Main entry points:
   build_dir(), proxy_binary()
   start_origin(host="127.0.0.1", name=None, port=0, cleanup=None) -> Origin
   start_cmux_proxy(*args, env=None, expect_listeners=1, expect_metrics=False, cleanup=None) -> Proxy
+  start_preview_proxy(*args, env=None, cleanup=None) -> PreviewProxy (port, contexts, request())
+  make_test_ca_and_cert(dir, dns_names) -> CertBundle (openssl CLI; a throwaway test CA + leaf)
+  scrape_metrics(addr), metric_sum(samples, name, **labels): cmux-proxy's Prometheus text
+  MORPH_HOST / MORPH_ROUTE / resolve_args(proxy): the chain's cmux-proxy origin and --resolve
   run(cmd, timeout=30, input=None) -> subprocess.CompletedProcess (bytes)
   curl(*args, timeout=30) -> CurlResult
   wait_until(pred, timeout=10, message=None)
@@ -53,6 +57,16 @@ def _kill_leftovers() -> None:
 
 
 atexit.register(_kill_leftovers)
+
+_TEMP_DIRS: list[Path] = []
+
+
+def _remove_temp_dirs() -> None:
+    for d in _TEMP_DIRS:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+atexit.register(_remove_temp_dirs)
 
 
 def build_dir() -> Path:
@@ -418,6 +432,8 @@ def _parse_addr(host: str, port: str, printed: str) -> Addr:
 
 
 class Proxy:
+    label = "cmux-proxy"  # the binary's name, for messages
+
     def __init__(self, proc, reader, stderr, args, binary):
         self.proc = proc
         self._reader = reader
@@ -492,7 +508,7 @@ class Proxy:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"cmux-proxy did not exit within {timeout}s\n"
+            raise AssertionError(f"{self.label} did not exit within {timeout}s\n"
                                  f"stderr:\n{self.stderr_text()[-4000:]}")
         self._stderr.join()
         return self.exit_code
@@ -503,13 +519,18 @@ class Proxy:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         code = self.wait(timeout)
+        try:
+            self._reader.drain()  # keep what it printed readable after the pipe is closed
+        except OSError:
+            pass
+        self._reader.eof = True
         for pipe in (self.proc.stdout, self.proc.stderr):
             try:
                 pipe.close()
             except Exception:  # noqa: BLE001
                 pass
         if expect_code is not None and code != expect_code:
-            raise AssertionError(f"cmux-proxy exited with {code}, expected {expect_code}\n"
+            raise AssertionError(f"{self.label} exited with {code}, expected {expect_code}\n"
                                  f"stderr:\n{self.stderr_text()[-4000:]}")
         return code
 
@@ -519,7 +540,7 @@ class Proxy:
         if code is None or self._stop_requested:
             return None
         how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-        return (f"cmux-proxy {' '.join(self.args)} died unexpectedly ({how})\n"
+        return (f"{self.label} {' '.join(self.args)} died unexpectedly ({how})\n"
                 f"stderr:\n{self.stderr_text()[-3000:]}")
 
     def _cleanup(self):
@@ -575,6 +596,202 @@ def start_cmux_proxy(*args, env: dict | None = None, expect_listeners: int | Non
             f"{'still running' if alive else f'exited with {proc.returncode}'}\n"
             f"stdout: {reader.lines!r}\nstderr:\n{stderr.text()[-4000:]}")
     return proxy
+
+
+# ---------------------------------------------------------------------------------------------
+# cmux-preview-proxy (SPEC §3, §5)
+
+PREVIEW_LISTEN_RE = re.compile(r"^cmux-preview-proxy listening on (127\.0\.0\.1|[0-9.]+|"
+                               r"\[[0-9a-fA-F:.]+\]):(\d+)$")
+
+
+def preview_proxy_binary() -> Path:
+    return build_dir() / "bin" / "cmux-preview-proxy"
+
+
+class PreviewProxy(Proxy):
+    """A running cmux-preview-proxy: `port`, `contexts` (the JSON lines it printed, one dict per
+    context: port, webContentsId, username, password, route, proxy), stderr, stop()."""
+
+    label = "cmux-preview-proxy"
+
+    @property
+    def addrs(self) -> list[Addr]:
+        out = []
+        for line in self.stdout_lines:
+            m = PREVIEW_LISTEN_RE.match(line)
+            if m:
+                out.append(_parse_addr(m.group(1), m.group(2), f"{m.group(1)}:{m.group(2)}"))
+        return out
+
+    @property
+    def contexts(self) -> list[dict]:
+        out = []
+        for line in self.stdout_lines:
+            if line.startswith("{"):
+                out.append(json.loads(line))
+        return out
+
+    def context(self, index: int = 0) -> dict:
+        return self.contexts[index]
+
+    @property
+    def proxy_url(self) -> str:
+        return f"http://{self.hostport}"
+
+    def curl_args(self, index: int = 0) -> list:
+        """curl arguments that send a request through this proxy with context `index`."""
+        ctx = self.contexts[index]
+        return ["-x", self.proxy_url, "--proxy-user", f"{ctx['username']}:{ctx['password']}"]
+
+    def auth_header(self, index: int = 0) -> tuple:
+        ctx = self.contexts[index]
+        return ("Proxy-Authorization", basic_auth(ctx["username"], ctx["password"]))
+
+    def request(self, ctx: int | None, method: str, url: str, headers=(), body: bytes = b"",
+                timeout: float = 15.0, host: str | None = None) -> "RawResponse":
+        """One HTTP/1.1 proxy request in absolute form on a fresh connection: `Host` is the URL's
+        authority (or `host`), `Proxy-Authorization` that of context `ctx` (None: no header)."""
+        from urllib.parse import urlsplit
+
+        conn = HttpConn(self.host, self.port, timeout=timeout)
+        try:
+            hdrs = [("Host", host if host is not None else urlsplit(url).netloc)]
+            if ctx is not None:
+                hdrs.append(self.auth_header(ctx))
+            hdrs += list(headers)
+            return conn.request(method, url, hdrs, body)
+        finally:
+            conn.close()
+
+    def log_events(self) -> list[dict]:
+        """The JSON objects among the stderr lines (the --log events)."""
+        out = []
+        for line in self.stderr_text().splitlines():
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+        return out
+
+
+def basic_auth(username: str, password: str) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+def start_preview_proxy(*args, env: dict | None = None, cleanup=None, default_listen: bool = True,
+                        expect_contexts: int | None = -1, timeout: float = 10.0,
+                        binary: Path | None = None) -> PreviewProxy:
+    """Starts build/bin/cmux-preview-proxy and waits for its `listening on` line and one JSON
+    line per context (the number of --route arguments, or 1 when there is none; or
+    `expect_contexts`). Without --listen, `--listen 127.0.0.1:0` is added unless
+    default_listen=False. `expect_contexts=None` returns right after start (for tests that expect
+    the process to fail)."""
+    binary = require_binary(binary or preview_proxy_binary())
+    args = [str(a) for a in args]
+    if default_listen and not _has_listen_arg(args):
+        args = ["--listen", "127.0.0.1:0"] + args
+    if expect_contexts == -1:
+        expect_contexts = max(1, sum(1 for a in args if a == "--route" or
+                                     a.startswith("--route=")))
+    if not any(a == "--ca-dir" or a.startswith("--ca-dir=") for a in args):
+        # Never the user's ~/.cmux/certs: a throwaway CA directory per process.
+        ca_dir = Path(tempfile.mkdtemp(prefix="cmux-test-preview-ca-"))
+        _TEMP_DIRS.append(ca_dir)
+        if cleanup is not None:
+            cleanup(lambda: shutil.rmtree(ca_dir, ignore_errors=True))
+        args = args + ["--ca-dir", str(ca_dir)]
+    proc = subprocess.Popen([str(binary), *args], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_child_env(env))
+    stderr = _StderrDrain(proc.stderr)
+    reader = _LineReader(proc.stdout)
+    proxy = PreviewProxy(proc, reader, stderr, args, binary)
+    _register(proc, proxy._cleanup, cleanup)
+    if expect_contexts is None:
+        proxy._stop_requested = True  # the caller expects it may exit on its own
+        return proxy
+
+    def ready(lines):
+        listening = [i for i, l in enumerate(lines) if PREVIEW_LISTEN_RE.match(l)]
+        if not listening:
+            return False
+        return sum(1 for l in lines[listening[0] + 1:] if l.startswith("{")) >= expect_contexts
+
+    if not reader.wait_lines(ready, timeout):
+        alive = proc.poll() is None
+        if alive:
+            proc.kill()
+        proc.wait()
+        stderr.join()
+        raise AssertionError(
+            f"cmux-preview-proxy {' '.join(args)}: expected a listening line and "
+            f"{expect_contexts} context line(s) within {timeout}s; "
+            f"{'still running' if alive else f'exited with {proc.returncode}'}\n"
+            f"stdout: {reader.lines!r}\nstderr:\n{stderr.text()[-4000:]}")
+    first = reader.lines[0] if reader.lines else ""
+    if not PREVIEW_LISTEN_RE.match(first):
+        proxy.stop(expect_code=None)
+        raise AssertionError(f"the first stdout line must be the listening line, got {first!r}")
+    return proxy
+
+
+# The workspace of the integration chain: client -> preview proxy -> cmux-proxy (TLS, test CA,
+# reached through --resolve) -> origin.
+MORPH_ID = "abc123"
+MORPH_HOST = f"port-39379-morphvm-{MORPH_ID}.http.cloud.morph.so"
+MORPH_ORIGIN = f"https://{MORPH_HOST}"
+MORPH_ROUTE = f"{MORPH_ORIGIN}/"
+
+
+def resolve_args(proxy: "Proxy", host: str = MORPH_HOST, port: int = 443) -> list:
+    """--resolve HOST:PORT:IP:PORT sending host:port to the proxy's first listener."""
+    return ["--resolve", f"{host}:{port}:{proxy.host}:{proxy.port}"]
+
+
+def make_temp_dir(cleanup, prefix: str = "cmux-test-") -> Path:
+    """A temporary directory (outside the repository) removed by `cleanup`."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    if cleanup is not None:
+        cleanup(lambda: shutil.rmtree(path, ignore_errors=True))
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Prometheus text (cmux-proxy --metrics-listen)
+
+_PROM_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)(\s+-?\d+)?$")
+
+
+def scrape_metrics(addr: Addr) -> list[tuple[str, dict, float]]:
+    """GET /metrics from a metrics listener: [(name, labels dict, value)]."""
+    conn = HttpConn(addr.host, addr.port, timeout=5)
+    try:
+        resp = conn.request("GET", "/metrics", headers=[("Host", addr.hostport),
+                                                       ("Connection", "close")])
+    finally:
+        conn.close()
+    if resp.status != 200:
+        raise AssertionError(f"/metrics answered {resp.status}: {resp.body[:200]!r}")
+    out = []
+    for line in resp.body.decode().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        m = _PROM_SAMPLE.match(line)
+        if not m:
+            raise AssertionError(f"not Prometheus text: {line!r}")
+        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        out.append((m.group(1), labels, float(m.group(3))))
+    return out
+
+
+def metric_sum(samples, name: str, **labels) -> float:
+    """The sum of the samples called `name` whose labels include `labels`."""
+    return sum(v for n, l, v in samples
+               if n == name and all(l.get(k) == str(want) for k, want in labels.items()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1101,6 +1318,47 @@ def make_self_signed_cert(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+@dataclass
+class CertBundle:
+    ca_cert: Path  # PEM: the test CA (give it to the client as its trust anchor)
+    ca_key: Path
+    cert: Path  # PEM: the server certificate (leaf), signed by the CA
+    key: Path
+    names: list
+
+
+def make_test_ca_and_cert(directory: Path, dns_names, ip_addresses=()) -> CertBundle:
+    """A throwaway EC P-256 test CA and a server certificate signed by it for `dns_names`
+    (SAN DNS) and `ip_addresses` (SAN IP), made with the openssl CLI in `directory` (a tempdir,
+    never the repository). Valid for 2 days."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    ca_cert, ca_key = d / "ca.pem", d / "ca.key"
+    cert, key, csr, ext = d / "server.pem", d / "server.key", d / "server.csr", d / "server.ext"
+
+    def openssl(*args):
+        cp = run(["openssl", *args], timeout=30)
+        if cp.returncode != 0:
+            raise AssertionError(f"openssl {' '.join(map(str, args))} failed: "
+                                 f"{cp.stderr.decode()}")
+
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-subj", "/CN=cmux integration test CA", "-days", "2",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout", ca_key, "-out", ca_cert)
+    names = list(dns_names)
+    san = ",".join([f"DNS:{n}" for n in names] + [f"IP:{ip}" for ip in ip_addresses])
+    ext.write_text(f"subjectAltName={san}\nbasicConstraints=critical,CA:FALSE\n"
+                   "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
+    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-subj", f"/CN={names[0] if names else ip_addresses[0]}", "-keyout", key, "-out", csr)
+    openssl("x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key,
+            "-set_serial", str(int.from_bytes(os.urandom(8), "big")), "-days", "2",
+            "-extfile", ext, "-out", cert)
+    return CertBundle(ca_cert, ca_key, cert, key, names)
+
+
 def tool_available(name: str) -> bool:
     return shutil.which(name) is not None
 
@@ -1156,6 +1414,40 @@ class ProxyTestCase(unittest.TestCase):
             cls._class_proxies = []
         cls._class_proxies.append(proxy)
         return proxy
+
+    def preview(self, *args, **kwargs) -> PreviewProxy:
+        return start_preview_proxy(*args, cleanup=self.addCleanup, **kwargs)
+
+    @classmethod
+    def class_preview(cls, *args, **kwargs) -> PreviewProxy:
+        proxy = start_preview_proxy(*args, cleanup=cls.addClassCleanup, **kwargs)
+        if "_class_proxies" not in cls.__dict__:
+            cls._class_proxies = []
+        cls._class_proxies.append(proxy)
+        return proxy
+
+    def make_certs(self, names=(MORPH_HOST,)) -> "CertBundle":
+        """A test CA and a server certificate for `names` in a temp dir removed after the test."""
+        return make_test_ca_and_cert(make_temp_dir(self.addCleanup, "cmux-test-ca-"), names)
+
+    def tls_cmux_proxy(self, certs: "CertBundle", *args, **kwargs) -> Proxy:
+        """cmux-proxy with TLS (ALPN h2, http/1.1), routing to 127.0.0.1, with metrics; stopped
+        after the test."""
+        return self.proxy("--tls-cert", certs.cert, "--tls-key", certs.key,
+                          "--upstream-host", "127.0.0.1", "--metrics-listen", "127.0.0.1:0",
+                          *args, expect_metrics=True, **kwargs)
+
+    @classmethod
+    def class_tls_cmux_proxy(cls, certs: "CertBundle", *args, **kwargs) -> Proxy:
+        """cmux-proxy speaking TLS (ALPN h2, http/1.1) with the test certificate, routing to
+        127.0.0.1, with a metrics listener."""
+        return cls.class_proxy("--tls-cert", certs.cert, "--tls-key", certs.key,
+                               "--upstream-host", "127.0.0.1", "--metrics-listen", "127.0.0.1:0",
+                               *args, expect_metrics=True, **kwargs)
+
+    @classmethod
+    def class_certs(cls, names=(MORPH_HOST,)) -> "CertBundle":
+        return make_test_ca_and_cert(make_temp_dir(cls.addClassCleanup, "cmux-test-ca-"), names)
 
     def assertProxyError(self, status: int, content_type, body: bytes, want_status: int,
                          want_message: str | None = None, prefix: bool = False):
