@@ -171,7 +171,7 @@ int main(int argc, char** argv) {
 
   net::IoThreads io(threads);
   workspace::Metrics metrics;
-  workspace::WorkspaceHandler handler(config, io.size(), metrics);
+  workspace::WorkspaceHandler handler(config, io, metrics);
   http::Server server(io, [&handler](http::Exchange& ex) { return handler.handle(ex); }, options);
   metrics.active_connections = [&server] { return server.active_connections(); };
   metrics.total_connections = [&server] { return server.total_connections(); };

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "http/h2_common.hpp"
+#include "net/hop.hpp"
 #include "net/relay.hpp"
 
 namespace cmux::http {
@@ -78,10 +79,18 @@ void H2ClientStream::on_close(std::uint32_t code, bool session_lost) {
   out_event_.notify();
 }
 
-awaitable<std::expected<ResponseHead, error_code>> H2ClientStream::response_head() {
+awaitable<H2ClientStream::Head> H2ClientStream::wait_head() {
   while (!head_ && !closed_) co_await in_event_.wait();
-  if (head_) co_return *head_;
-  co_return std::unexpected(asio::error::connection_reset);
+  Head out;
+  if (head_) {
+    out.head = *head_;
+    out.ended = response_ended();
+  } else {
+    out.head = std::unexpected(asio::error::connection_reset);
+    out.retryable = retryable();
+    out.reason = failure_reason();
+  }
+  co_return out;
 }
 
 awaitable<std::pair<error_code, std::size_t>> H2ClientStream::read_some(std::span<char> buf) {
@@ -422,19 +431,36 @@ awaitable<void> H2Client::run(std::shared_ptr<H2Client> self, std::function<void
 
 // ---------------------------------------------------------------- forward_h2
 
-awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h2(Exchange& ex, H2Client& session,
+namespace {
+
+awaitable<std::expected<std::shared_ptr<H2ClientStream>, error_code>> open_stream(std::shared_ptr<H2Client> session,
+                                                                                  const RequestHead& req, bool body) {
+  co_return session->open(req, body);
+}
+
+}  // namespace
+
+awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h2(Exchange& ex, std::shared_ptr<H2Client> session,
                                                                     const RequestHead& req, const Limits& limits) {
+  // The session may live on another I/O thread than this exchange: every step on the stream
+  // runs there (net::run_on), every step on the exchange here.
+  const asio::any_io_executor home = session->executor();
   bool tunnel = req.is_connect();
   bool has_body = req.has_body && !tunnel;
-  auto opened = session.open(req, has_body || tunnel);  // a CONNECT stream stays open for the tunnel
+  // A CONNECT stream stays open for the tunnel.
+  auto opened = co_await net::run_on(home, [&] { return open_stream(session, req, has_body || tunnel); });
   if (!opened) co_return std::unexpected(UpstreamFailure{"upstream session unavailable", false, true});
-  auto stream = std::move(*opened);
-  // Whatever way this coroutine ends (including cancellation by a client reset), an
-  // unfinished stream is cancelled upstream.
+  // Whatever way this coroutine ends (including cancellation by a client reset), an unfinished
+  // stream is cancelled upstream, and both references are dropped on the session's thread.
   struct Guard {
-    H2ClientStream& s;
-    ~Guard() { s.close(); }
-  } guard{*stream};
+    const asio::any_io_executor& home;
+    std::shared_ptr<H2Client> session;
+    std::shared_ptr<H2ClientStream> stream;
+    ~Guard() {
+      asio::dispatch(home, [se = std::move(session), st = std::move(stream)] { st->close(); });
+    }
+  } guard{home, std::move(session), std::move(*opened)};
+  H2ClientStream& stream = *guard.stream;
 
   bool body_read = false;
   if (has_body) {
@@ -442,58 +468,57 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h2(Exchange& ex
       auto chunk = co_await ex.read_body();
       if (!chunk) co_return std::unexpected(client_body_failure(chunk.error()));
       body_read = true;
-      if (!chunk->data.empty() && co_await stream->write_all(chunk->data)) break;  // answered early / reset
+      if (!chunk->data.empty() && co_await net::run_on(home, [&] { return stream.write_all(chunk->data); }))
+        break;  // answered early / reset
       if (chunk->end) {
         Fields trailers = ex.request_trailers();
         strip_hop_by_hop(trailers);
-        co_await stream->finish(trailers);
+        co_await net::run_on(home, [&] { return stream.finish(trailers); });
         break;
       }
     }
   }
 
-  std::expected<ResponseHead, error_code> head;
+  H2ClientStream::Head head;
   {
     using namespace asio::experimental::awaitable_operators;
-    auto raced = co_await (stream->response_head() || ex.client_gone());
+    auto raced = co_await (net::run_on(home, [&] { return stream.wait_head(); }) || ex.client_gone());
     if (raced.index() == 1) co_return std::unexpected(UpstreamFailure{"client went away", false, false, 499});
     head = std::move(std::get<0>(raced));
   }
-  if (!head) {
-    bool retry = stream->retryable() && !body_read;
-    co_return std::unexpected(UpstreamFailure{stream->failure_reason(), false, retry});
-  }
-  ResponseHead resp = std::move(*head);
+  if (!head.head) co_return std::unexpected(UpstreamFailure{head.reason, false, head.retryable && !body_read});
+  ResponseHead resp = std::move(*head.head);
   strip_hop_by_hop(resp.fields);
   strip_internal(resp.fields);
 
-  if (req.method == "CONNECT") {
+  if (tunnel) {
     // A tunnel through the upstream: only a 2xx opens it.
     if (resp.status / 100 != 2) {
       co_return std::unexpected(UpstreamFailure{"upstream refused the tunnel with " + std::to_string(resp.status), false,
                                                 false, 502});
     }
     if (co_await ex.send_head(resp, false)) co_return ForwardResult{resp.status, false, false, true};
-    auto relayed = co_await net::relay(ex.tunnel(), *stream, limits.tunnel_idle);
+    net::HopStream upstream(stream, home);
+    auto relayed = co_await net::relay(ex.tunnel(), upstream, limits.tunnel_idle);
     ex.stats.request_body_bytes += relayed.a_to_b;
     ex.stats.response_body_bytes += relayed.b_to_a;
     co_return ForwardResult{resp.status, false, true, true};
   }
 
-  bool end_stream = stream->response_ended();
-  if (co_await ex.send_head(resp, end_stream)) co_return ForwardResult{resp.status, false, false, true};
-  if (!end_stream) {
+  if (co_await ex.send_head(resp, head.ended)) co_return ForwardResult{resp.status, false, false, true};
+  if (!head.ended) {
     std::array<char, 16 * 1024> body;
     for (;;) {
-      auto [ec, n] = co_await stream->read_some(body);
+      auto [ec, n] = co_await net::run_on(home, [&] { return stream.read_some(body); });
       if (ec == asio::error::eof) break;
       if (ec) {
         ex.abort();  // never present a truncated body as complete
-        co_return std::unexpected(UpstreamFailure{stream->failure_reason(), true, false});
+        // The stream is closed: its state no longer changes on the session's thread.
+        co_return std::unexpected(UpstreamFailure{stream.failure_reason(), true, false});
       }
       if (co_await ex.send_body({body.data(), n})) co_return ForwardResult{resp.status, false, false, true};
     }
-    Fields trailers = stream->trailers();
+    Fields trailers = stream.trailers();  // complete before END_STREAM was reported
     strip_hop_by_hop(trailers);
     if (co_await ex.finish(trailers)) co_return ForwardResult{resp.status, false, false, true};
   }

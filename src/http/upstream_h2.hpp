@@ -30,8 +30,13 @@ class H2ClientStream final : public net::ByteStream {
   H2ClientStream(std::shared_ptr<H2Client> session, const asio::any_io_executor& ex);
   ~H2ClientStream() override;
 
-  // The final response head (1xx are skipped); an error if the stream closed first.
-  awaitable<std::expected<ResponseHead, error_code>> response_head();
+  struct Head {
+    std::expected<ResponseHead, error_code> head;  // the final head (1xx skipped), or closed first
+    bool ended = false;                            // END_STREAM came with the head
+    bool retryable = false;                        // see retryable(), when there is no head
+    std::string reason;                            // see failure_reason(), when there is no head
+  };
+  awaitable<Head> wait_head();
   // Response body; {eof, 0} after END_STREAM (trailers() then valid).
   awaitable<std::pair<error_code, std::size_t>> read_some(std::span<char> buf) override;
   const Fields& trailers() const { return trailers_; }
@@ -117,6 +122,7 @@ class H2Client : public std::enable_shared_from_this<H2Client> {
   // New streams may go on this session (no GOAWAY either way, transport alive).
   bool usable() const { return !dead_ && !goaway_; }
   std::size_t open_streams() const { return streams_.size(); }
+  const asio::any_io_executor& executor() const { return ex_; }
   // GOAWAY and close once in-flight streams are done (server stop: close at once).
   void shutdown(bool now);
 
@@ -159,7 +165,8 @@ class H2Client : public std::enable_shared_from_this<H2Client> {
 // forward_h1()'s twin: carries one Exchange over a new stream of `session`. `req` is already
 // rewritten and stripped (authority = the origin's, target = path).
 // A 2xx answer to CONNECT is relayed as a tunnel (idle limit `limits.tunnel_idle`).
-awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h2(Exchange& ex, H2Client& session,
+// The session may belong to another I/O thread than the exchange.
+awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h2(Exchange& ex, std::shared_ptr<H2Client> session,
                                                                     const RequestHead& req, const Limits& limits);
 
 }  // namespace cmux::http

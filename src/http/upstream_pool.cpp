@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "net/connect.hpp"
+#include "net/hop.hpp"
 #include "tls/client_context.hpp"
 
 namespace cmux::http {
@@ -14,10 +15,10 @@ constexpr std::string_view kAlpnH1 = "\x08http/1.1";
 
 std::string Origin::key() const { return (tls ? "https://" : "http://") + net::format_authority(host, port); }
 
-UpstreamPool::UpstreamPool(std::size_t workers, UpstreamPoolOptions options, UpstreamCounters& counters)
-    : options_(std::move(options)), counters_(counters) {
-  workers_.reserve(workers);
-  for (std::size_t i = 0; i < workers; ++i) workers_.push_back(Worker{H1Pool(options_.h1_max_idle), {}});
+UpstreamPool::UpstreamPool(net::IoThreads& threads, UpstreamPoolOptions options, UpstreamCounters& counters)
+    : options_(std::move(options)), counters_(counters), home_(threads.context(0).get_executor()) {
+  workers_.reserve(threads.size());
+  for (std::size_t i = 0; i < threads.size(); ++i) workers_.push_back(Worker{H1Pool(options_.h1_max_idle)});
 }
 
 awaitable<std::expected<std::unique_ptr<UpstreamConn>, error_code>> UpstreamPool::connect_tcp(const std::string& host,
@@ -57,8 +58,8 @@ awaitable<std::expected<std::unique_ptr<UpstreamConn>, std::string>> UpstreamPoo
 }
 
 awaitable<std::expected<std::shared_ptr<H2Client>, UpstreamPool::SessionError>> UpstreamPool::session(
-    Worker& w, const Origin& origin) {
-  auto [it, inserted] = w.origins.try_emplace(origin.key());
+    const Origin& origin) {
+  auto [it, inserted] = origins_.try_emplace(origin.key());
   OriginState& st = it->second;
   if (!st.connected) st.connected = std::make_unique<net::Event>(co_await asio::this_coro::executor);
   // Requests that arrive while the session is being set up wait for it: one connection.
@@ -109,13 +110,14 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> UpstreamPool::forward(E
   // Upgrades stay on HTTP/1.1 (no RFC 8441 upstream yet); everything else may multiplex.
   if (origin.h2 && req.upgrade.empty()) {
     for (int attempt = 0; attempt < 2; ++attempt) {
-      auto s = co_await session(w, origin);
+      auto s = co_await net::run_on(home_, [&] { return session(origin); });
       if (!s) {
         if (!s.error().h1_only) co_return std::unexpected(UpstreamFailure{s.error().reason, false, false});
-        spare = std::move(s.error().h1_conn);
+        // The connection ALPN gave us belongs to the home thread: reuse it only there.
+        if (ex.conn().worker == 0) spare = std::move(s.error().h1_conn);
         break;
       }
-      auto result = co_await forward_h2(ex, **s, req, options_.limits);
+      auto result = co_await forward_h2(ex, std::move(*s), req, options_.limits);
       // Retry only what the upstream never processed and the client never saw.
       if (result || !result.error().nothing_received || ex.head_sent()) co_return result;
       spdlog::debug("upstream {}: {}; retrying", origin.key(), result.error().reason);
@@ -148,8 +150,8 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> UpstreamPool::forward_o
   co_return std::unexpected(UpstreamFailure{"upstream closed the connection", false, false});
 }
 
-void UpstreamPool::close_sessions(std::size_t worker) {
-  for (auto& [key, st] : workers_[worker].origins) {
+void UpstreamPool::close_sessions() {
+  for (auto& [key, st] : origins_) {
     if (st.session) st.session->shutdown(true);
     st.session.reset();
   }

@@ -1,6 +1,6 @@
 // UpstreamPool: how both proxies reach an origin. Per I/O thread: an idle HTTP/1.1 keep-alive
-// pool and at most one HTTP/2 session per origin (so one TCP connection per origin with the
-// preview proxy's single I/O thread). Connects (with `resolve` overrides and TLS), chooses
+// pool. For the whole pool: at most one HTTP/2 session per origin, on the first I/O thread (the
+// "home"), used from every thread (net::run_on). Connects (with `resolve` overrides and TLS), chooses
 // HTTP/2 or HTTP/1.1, remembers HTTP/1.1-only origins, and retries only while nothing of the
 // response reached the client. Reconnect and fallback live here and nowhere else.
 #pragma once
@@ -17,6 +17,7 @@
 #include "http/limits.hpp"
 #include "http/upstream_h1.hpp"
 #include "http/upstream_h2.hpp"
+#include "net/io_threads.hpp"
 
 namespace cmux::http {
 
@@ -48,7 +49,7 @@ struct UpstreamPoolOptions {
 
 class UpstreamPool {
  public:
-  UpstreamPool(std::size_t workers, UpstreamPoolOptions options, UpstreamCounters& counters);
+  UpstreamPool(net::IoThreads& threads, UpstreamPoolOptions options, UpstreamCounters& counters);
 
   // Sends the exchange's request (`req`: already rewritten and stripped; authority = what
   // the origin must see) to `origin` and relays the response, an upgrade or a CONNECT
@@ -62,8 +63,8 @@ class UpstreamPool {
                                                                                   std::uint16_t port,
                                                                                   bool reject_loopback = false);
 
-  // Closes every HTTP/2 session of `worker` (call on that worker's thread).
-  void close_sessions(std::size_t worker);
+  // Closes every HTTP/2 session (call on the home thread: the first I/O thread).
+  void close_sessions();
 
  private:
   struct OriginState {
@@ -74,7 +75,6 @@ class UpstreamPool {
   };
   struct Worker {
     H1Pool h1;
-    std::unordered_map<std::string, OriginState> origins;  // node-based: references stay valid
   };
   struct SessionError {
     bool h1_only = false;                   // the origin does not speak HTTP/2
@@ -84,7 +84,8 @@ class UpstreamPool {
 
   awaitable<std::expected<std::unique_ptr<UpstreamConn>, std::string>> open(const Origin& origin,
                                                                            std::string_view alpn);
-  awaitable<std::expected<std::shared_ptr<H2Client>, SessionError>> session(Worker& w, const Origin& origin);
+  // Runs on the home thread.
+  awaitable<std::expected<std::shared_ptr<H2Client>, SessionError>> session(const Origin& origin);
   awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_on_h1(Exchange& ex, Worker& w,
                                                                          const Origin& origin,
                                                                          const RequestHead& req,
@@ -93,6 +94,8 @@ class UpstreamPool {
   UpstreamPoolOptions options_;
   UpstreamCounters& counters_;
   std::vector<Worker> workers_;
+  asio::any_io_executor home_;
+  std::unordered_map<std::string, OriginState> origins_;  // home thread only; node-based
 };
 
 }  // namespace cmux::http

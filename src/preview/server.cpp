@@ -78,7 +78,7 @@ std::expected<std::unique_ptr<PreviewServer>, StartError> PreviewServer::start(P
   pool_options.h2.ping_timeout = c.limits.h2_ping_timeout;
   pool_options.h2.handshake_timeout = c.limits.upstream_connect;
   pool_options.h2.max_header_list = static_cast<std::uint32_t>(c.limits.head.max_head_bytes);
-  impl->pool = std::make_unique<http::UpstreamPool>(impl->threads.size(), std::move(pool_options), impl->upstream);
+  impl->pool = std::make_unique<http::UpstreamPool>(impl->threads, std::move(pool_options), impl->upstream);
 
   auto hc = std::make_shared<HandlerConfig>();
   hc->upstream_proxy_url = c.upstream_proxy_url;
@@ -149,8 +149,7 @@ void PreviewServer::stop() {
     auto& impl = *impl_;
     impl.server->drain();      // closes the listener
     impl.server->terminate();  // and every connection
-    for (std::size_t i = 0; i < impl.threads.size(); ++i)
-      asio::post(impl.threads.context(i), [pool = impl.pool.get(), i] { pool->close_sessions(i); });
+    asio::post(impl.threads.context(0), [pool = impl.pool.get()] { pool->close_sessions(); });
     // The threads end once the closing work is done; whatever still runs after a grace
     // period (a stuck peer) is cut off.
     impl.threads.release();

@@ -24,9 +24,9 @@ http::UpstreamPoolOptions pool_options(const http::Limits& limits) {
 
 }  // namespace
 
-WorkspaceHandler::WorkspaceHandler(std::shared_ptr<const HandlerConfig> config, std::size_t workers, Metrics& metrics)
+WorkspaceHandler::WorkspaceHandler(std::shared_ptr<const HandlerConfig> config, net::IoThreads& threads, Metrics& metrics)
     : config_(std::move(config)),
-      pool_(workers, pool_options(config_->limits), metrics.upstream),
+      pool_(threads, pool_options(config_->limits), metrics.upstream),
       metrics_(metrics) {}
 
 awaitable<void> WorkspaceHandler::handle(http::Exchange& ex) {

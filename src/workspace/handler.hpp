@@ -21,7 +21,7 @@ struct HandlerConfig {
 
 class WorkspaceHandler {
  public:
-  WorkspaceHandler(std::shared_ptr<const HandlerConfig> config, std::size_t workers, Metrics& metrics);
+  WorkspaceHandler(std::shared_ptr<const HandlerConfig> config, net::IoThreads& threads, Metrics& metrics);
   awaitable<void> handle(http::Exchange& ex);
 
  private:

@@ -121,13 +121,11 @@ class OneUpstreamConnection(ProxyTestCase):
     def test_200_concurrent_requests_from_3_contexts_over_one_connection(self):
         self.check_one_connection()
 
-    def test_one_connection_per_io_thread(self):
-        # Documented trade (docs/architecture.md "The upstream side"): sessions are per I/O
-        # thread, so with --threads 2 the client connections spread over both threads and
-        # exactly two sessions carry everything. The default (one thread) is one connection.
-        self.check_one_connection("--threads", "2", sessions=2)
+    def test_one_connection_with_two_io_threads(self):
+        # Client connections spread over two I/O threads still share the one session.
+        self.check_one_connection("--threads", "2")
 
-    def check_one_connection(self, *extra, sessions=1):
+    def check_one_connection(self, *extra):
         certs = self.make_certs()
         app = self.origin(name="app")
         ws1 = self.origin(host=WS1_IP, name="ws1-app")
@@ -162,8 +160,8 @@ class OneUpstreamConnection(ProxyTestCase):
                    timeout=10, message="cmux-proxy did not count 200 HTTP/2 requests")
         self.assertEqual(cmux_metric(cmux, "cmux_proxy_requests_total", protocol="http2"), n)
         self.assertEqual(cmux_metric(cmux, "cmux_proxy_requests_total", protocol="http1.1"), 0)
-        self.assertEqual(cmux_metric(cmux, "cmux_proxy_connections_total"), sessions,
-                         "the preview proxy opened another number of connections to cmux-proxy")
+        self.assertEqual(cmux_metric(cmux, "cmux_proxy_connections_total"), 1,
+                         "the preview proxy opened more than one connection to cmux-proxy")
 
         # The same with 99 concurrent HTTP/2 streams of a client (h2c prior knowledge).
         c = harness.H2Client(pp.host, pp.port)
@@ -180,7 +178,7 @@ class OneUpstreamConnection(ProxyTestCase):
             st = c.wait_end(sid, timeout=30)
             self.assertEqual(st.status, 200, (i, bytes(st.data)[:200]))
             self.assertEqual(json.loads(bytes(st.data))["name"], name)
-        self.assertEqual(cmux_metric(cmux, "cmux_proxy_connections_total"), sessions)
+        self.assertEqual(cmux_metric(cmux, "cmux_proxy_connections_total"), 1)
 
 
     def test_h2load_from_three_contexts_over_one_connection(self):
