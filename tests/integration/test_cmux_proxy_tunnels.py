@@ -22,23 +22,7 @@ from harness import ProxyTestCase  # noqa: E402
 MiB = 1024 * 1024
 
 
-def parse_http_bytes(data: bytes):
-    """(status, headers dict, body) of one complete HTTP/1.1 response with Content-Length,
-    or None while incomplete."""
-    if b"\r\n\r\n" not in data:
-        return None
-    head, rest = data.split(b"\r\n\r\n", 1)
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {}
-    for line in lines[1:]:
-        k, _, v = line.partition(":")
-        headers[k.strip().lower()] = v.strip()
-    n = int(headers.get("content-length", "0"))
-    if len(rest) < n:
-        return None
-    return status, headers, rest[:n]
-
+parse_http_bytes = harness.parse_http_bytes
 
 class WebSocketH1(ProxyTestCase):
     @classmethod

@@ -30,22 +30,7 @@ CTX_BASE, CTX_UNROUTED, CTX_WS1 = 0, 1, 2
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
-def parse_http_bytes(data: bytes):
-    """(status, headers dict, body) of one complete response with Content-Length, or None."""
-    if b"\r\n\r\n" not in data:
-        return None
-    head, rest = data.split(b"\r\n\r\n", 1)
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {}
-    for line in lines[1:]:
-        k, _, v = line.partition(":")
-        headers[k.strip().lower()] = v.strip()
-    n = int(headers.get("content-length", "0"))
-    if len(rest) < n:
-        return None
-    return status, headers, rest[:n]
-
+parse_http_bytes = harness.parse_http_bytes
 
 class TunnelChain(ProxyTestCase):
     @classmethod
