@@ -110,6 +110,24 @@ awaitable<void> Server::serve(net::Transport& t, ServerConn& conn) {
   else co_await serve_http1(t, conn);
 }
 
+awaitable<void> serve_stream(net::Transport& t, ConnInfo info, const Handler& handler, const Limits& limits, bool h2) {
+  using namespace asio::experimental::awaitable_operators;
+  net::Deadline deadline(co_await asio::this_coro::executor);
+  ServerConn conn{std::move(info), handler, limits, deadline, false, {}};
+  bool done = false;
+  auto body = [&]() -> awaitable<void> {
+    if (h2) co_await serve_http2(t, conn);
+    else co_await serve_http1(t, conn);
+    done = true;
+    deadline.stop();
+  };
+  auto watchdog = [&]() -> awaitable<void> {
+    co_await deadline.run();
+    if (!done) t.close();
+  };
+  co_await (body() && watchdog());
+}
+
 void Server::drain() {
   draining_ = true;
   for (auto& a : acceptors_) {

@@ -21,6 +21,11 @@ struct ServerOptions {
   std::shared_ptr<ssl::context> tls;  // null: cleartext only
 };
 
+// Serves HTTP/1.1 (or HTTP/2 when `h2`) on a transport the caller owns — the inside of an
+// intercepted CONNECT tunnel — with the same codecs, limits and timeouts as a listener
+// connection. Returns when the connection is finished.
+awaitable<void> serve_stream(net::Transport& t, ConnInfo info, const Handler& handler, const Limits& limits, bool h2);
+
 class Server {
  public:
   Server(net::IoThreads& threads, Handler handler, ServerOptions options);

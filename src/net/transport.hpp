@@ -1,5 +1,6 @@
-// Transport: an accepted or connected TCP socket, optionally wrapped in TLS, that first
-// replays bytes already read from it (protocol sniffing, pipelined leftovers).
+// Transport: an accepted or connected TCP socket — or another ByteStream, such as the inside
+// of a CONNECT tunnel — optionally wrapped in TLS, that first replays bytes already read from
+// it (protocol sniffing, pipelined leftovers).
 #pragma once
 
 #include <functional>
@@ -15,14 +16,19 @@ namespace cmux::net {
 class Transport final : public ByteStream {
  public:
   explicit Transport(tcp::socket socket);
+  // Over `lower` (which must outlive this): TLS and replay work the same; there is no socket.
+  Transport(ByteStream& lower, const asio::any_io_executor& ex);
   ~Transport() override;
+
+  // False for a transport over another stream: socket-level waits are not available.
+  bool has_socket() const { return lower_ == nullptr; }
 
   // Server-side TLS handshake; the replay buffer holds the ClientHello bytes read so far.
   awaitable<error_code> accept_tls(ssl::context& ctx);
   // Client-side TLS handshake. `prepare` configures the SSL object first (SNI, peer name,
   // ALPN); returning false fails the handshake.
   awaitable<error_code> connect_tls(ssl::context& ctx, const std::function<bool(SSL*)>& prepare);
-  bool is_tls() const { return tls_ != nullptr; }
+  bool is_tls() const;
   std::string_view alpn() const;
 
   // Bytes that read_some() returns before reading from the socket again.
@@ -37,9 +43,13 @@ class Transport final : public ByteStream {
 
   tcp::socket& socket() { return socket_; }
 
+  class LowerAdapter;  // an Asio AsyncStream over `lower_`, for ssl::stream
+
  private:
-  tcp::socket socket_;
+  tcp::socket socket_;  // never opened when lower_ is set
+  ByteStream* lower_ = nullptr;
   std::unique_ptr<ssl::stream<tcp::socket&>> tls_;
+  std::unique_ptr<ssl::stream<LowerAdapter>> lower_tls_;
   std::string replay_;
   std::size_t replay_pos_ = 0;
 };

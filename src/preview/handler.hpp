@@ -11,6 +11,7 @@
 #include "preview/context_registry.hpp"
 #include "preview/log_event.hpp"
 #include "preview/rewrite.hpp"
+#include "tls/local_ca.hpp"
 
 namespace cmux::preview {
 
@@ -19,6 +20,9 @@ struct HandlerConfig {
   bool enable_http2 = true;
   http::Limits limits;
   LogSink log;
+  bool tls_intercept = true;
+  std::shared_ptr<tls::LocalCa> ca;      // null: no interception (CONNECTs go through cmux-proxy)
+  asio::any_io_executor mint_executor;   // where leaf certificates are minted (off the I/O threads)
 };
 
 struct HandlerCounters {
@@ -37,14 +41,25 @@ class PreviewHandler {
  private:
   struct Outcome {
     int status = 0;
-    std::string error;        // for the log
-    std::string via;          // "direct", "cmux-proxy", "h2", "http/1.1"
+    std::string error;             // for the log
+    std::string via;               // "direct", "h2", "http/1.1", "mitm"
+    std::optional<Target> target;  // what the request was for, once known
   };
-  awaitable<Outcome> serve(http::Exchange& ex, const Context& ctx);
+  // The context and CONNECT target of an intercepted tunnel: requests inside it are bound to
+  // them and need no Proxy-Authorization.
+  struct Bound {
+    std::shared_ptr<const Context> ctx;
+    Target target;
+    bool tls = false;
+  };
+  awaitable<void> run(http::Exchange& ex, const Bound* bound);
+  awaitable<Outcome> serve(http::Exchange& ex, const std::shared_ptr<const Context>& ctx, const Bound* bound);
+  awaitable<Outcome> route(http::Exchange& ex, const std::shared_ptr<const Context>& ctx, const Target& target);
+  awaitable<Outcome> intercept(http::Exchange& ex, std::shared_ptr<const Context> ctx, const Target& target);
   awaitable<Outcome> connect_direct(http::Exchange& ex, const Target& target, bool reject_loopback);
   awaitable<Outcome> forward(http::Exchange& ex, const http::Origin& origin, const http::RequestHead& up);
   http::Origin origin_of(const Rewritten& rw, const Context& ctx) const;
-  void log(http::Exchange& ex, const Context* ctx, const Outcome& outcome) const;
+  void log(http::Exchange& ex, const Context* ctx, const Outcome& outcome, bool bound) const;
 
   std::shared_ptr<const HandlerConfig> config_;
   ContextRegistry& contexts_;

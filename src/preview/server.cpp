@@ -9,6 +9,7 @@
 #include "preview/handler.hpp"
 #include "preview/url.hpp"
 #include "tls/client_context.hpp"
+#include "tls/local_ca.hpp"
 
 namespace cmux::preview {
 
@@ -42,7 +43,10 @@ struct PreviewServer::Impl {
   explicit Impl(PreviewConfig c) : config(std::move(c)), threads(config.threads) {}
 
   PreviewConfig config;
-  net::IoThreads threads;  // first member after config: destroyed last, after what runs on it
+  asio::thread_pool minting{1};  // leaf certificates are minted here, off the I/O threads
+  net::IoThreads threads;        // destroyed before the pool, after everything that runs on it
+  std::shared_ptr<tls::LocalCa> ca;
+  std::string no_ca;
   ContextRegistry contexts;
   http::UpstreamCounters upstream;
   std::unique_ptr<http::UpstreamPool> pool;
@@ -80,15 +84,42 @@ std::expected<std::unique_ptr<PreviewServer>, StartError> PreviewServer::start(P
   pool_options.h2.max_header_list = static_cast<std::uint32_t>(c.limits.head.max_head_bytes);
   impl->pool = std::make_unique<http::UpstreamPool>(impl->threads, std::move(pool_options), impl->upstream);
 
+  // The local CA: interception and the TLS listener need it; without it (an unwritable caDir)
+  // the proxy still works as a plain proxy, and says why.
+  std::string ca_dir = c.ca_dir;
+  if (ca_dir.empty()) {
+    const char* home = std::getenv("HOME");
+    ca_dir = std::string(home && *home ? home : ".") + "/.cmux/certs";
+  }
+  auto log = c.log;
+  auto ca = tls::LocalCa::open(ca_dir, [log](std::string_view warning) {
+    if (log) log(LogEvent{"ca-warning", {{"message", std::string(warning)}}});
+  });
+  if (ca) {
+    impl->ca = *ca;
+  } else if (c.log) {
+    c.log(LogEvent{"ca-error", {{"message", ca.error()}, {"caDir", ca_dir}}});
+  }
+
   auto hc = std::make_shared<HandlerConfig>();
   hc->upstream_proxy_url = c.upstream_proxy_url;
   hc->enable_http2 = c.enable_http2;
   hc->limits = c.limits;
   hc->log = c.log;
+  hc->tls_intercept = c.tls_intercept;
+  hc->ca = impl->ca;
+  hc->mint_executor = impl->minting.get_executor();
   impl->handler = std::make_unique<PreviewHandler>(std::move(hc), impl->contexts, *impl->pool);
 
   http::ServerOptions server_options;
   server_options.limits = c.limits;
+  if (impl->ca) {
+    // TLS straight on the listener (first byte 0x16): Chromium can use https://127.0.0.1:<port>
+    // as an HTTP/2 proxy.
+    auto listener_tls = impl->ca->listener_context();
+    if (listener_tls) server_options.tls = *listener_tls;
+    else if (c.log) c.log(LogEvent{"ca-error", {{"message", listener_tls.error()}}});
+  }
   auto* handler = impl->handler.get();
   impl->server = std::make_unique<http::Server>(
       impl->threads, [handler](http::Exchange& ex) { return handler->handle(ex); }, server_options);
@@ -129,6 +160,14 @@ std::uint16_t PreviewServer::port() const { return impl_->port; }
 
 ContextRegistry& PreviewServer::contexts() { return impl_->contexts; }
 
+const std::string& PreviewServer::ca_certificate_pem() const {
+  return impl_->ca ? impl_->ca->certificate_pem() : impl_->no_ca;
+}
+
+const std::string& PreviewServer::ca_spki_sha256() const {
+  return impl_->ca ? impl_->ca->spki_sha256_base64() : impl_->no_ca;
+}
+
 PreviewStats PreviewServer::stats() const {
   PreviewStats s;
   const auto& h = impl_->handler->counters();
@@ -155,6 +194,7 @@ void PreviewServer::stop() {
     impl.threads.release();
     if (!impl.threads.wait_idle(std::chrono::seconds(2))) impl.threads.stop();
     impl.threads.join();
+    impl.minting.join();
   });
 }
 

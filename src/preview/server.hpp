@@ -25,7 +25,7 @@ struct PreviewConfig {
   std::string upstream_proxy_url;  // cmux-proxy for routes without cmuxProxyOrigin
   bool enable_http2 = true;
   bool tls_intercept = true;
-  std::string ca_dir;
+  std::string ca_dir;  // empty: $HOME/.cmux/certs
   std::vector<std::string> upstream_ca_pems;  // extra PEM roots for upstream TLS
   std::map<std::string, std::string> resolve;  // "host:port" -> "ip:port" connect overrides
   LogSink log;                                 // empty: logging off
@@ -61,6 +61,9 @@ class PreviewServer {
 
   std::uint16_t port() const;
   ContextRegistry& contexts();
+  // The local CA (empty when it could not be opened: then no interception, no TLS listener).
+  const std::string& ca_certificate_pem() const;
+  const std::string& ca_spki_sha256() const;  // base64, for --ignore-certificate-errors-spki-list
   PreviewStats stats() const;
   // Closes the listener and every connection, joins the threads. Idempotent; thread-safe.
   void stop();

@@ -27,6 +27,8 @@ std::string openssl_error() {
 
 }  // namespace
 
+void enable_alpn_h2_http11(SSL_CTX* ctx) { SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr); }
+
 std::expected<std::shared_ptr<ssl::context>, std::string> make_server_context(const std::string& cert_file,
                                                                               const std::string& key_file) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
@@ -39,7 +41,7 @@ std::expected<std::shared_ptr<ssl::context>, std::string> make_server_context(co
     return std::unexpected("cannot load private key " + key_file + ": " + openssl_error());
   if (SSL_CTX_check_private_key(raw) != 1)
     return std::unexpected("private key " + key_file + " does not match certificate " + cert_file);
-  SSL_CTX_set_alpn_select_cb(raw, select_alpn, nullptr);
+  enable_alpn_h2_http11(raw);
   SSL_CTX_set_mode(raw, SSL_MODE_RELEASE_BUFFERS);
   return ctx;
 }
