@@ -1,5 +1,5 @@
 # Entry points (SPEC §7). Every target installs what is missing first.
-.PHONY: bootstrap build test demo bench unit integration clean
+.PHONY: bootstrap build test demo bench unit integration e2e clean
 
 PRESET ?= default
 BUILD_DIR ?= build
@@ -19,6 +19,9 @@ unit: build
 
 integration: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L integration
+
+e2e: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -L e2e
 
 demo: build
 	@scripts/demo

@@ -664,6 +664,21 @@ class PreviewProxy(Proxy):
         finally:
             conn.close()
 
+    @property
+    def ca_dir(self) -> Path:
+        """The --ca-dir this process was started with (the harness adds a temp one)."""
+        for i, a in enumerate(self.args):
+            if a == "--ca-dir" and i + 1 < len(self.args):
+                return Path(self.args[i + 1])
+            if a.startswith("--ca-dir="):
+                return Path(a.split("=", 1)[1])
+        raise AssertionError("no --ca-dir argument")
+
+    @property
+    def ca_cert_path(self) -> Path:
+        """ca.crt of the proxy's local CA (PEM): the trust anchor of intercepted TLS."""
+        return self.ca_dir / "ca.crt"
+
     def log_events(self) -> list[dict]:
         """The JSON objects among the stderr lines (the --log events)."""
         out = []

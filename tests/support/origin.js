@@ -25,6 +25,12 @@
 //   /close-after?ms=N     200, then the origin closes the (idle keep-alive) connection after N ms
 //   /_requests            JSON counters of what this origin saw (requests excluding /_requests,
 //                         parse errors, upgrades) and the last 200 request lines
+//   /app/                 an HTML page for the browser tests (tests/e2e/): its title and <h1> carry
+//                         the origin's name; it loads /app/app.js, which fetch()es /app/data.json
+//                         and writes the answer into #fetch, and defines wsEcho(n) (a WebSocket
+//                         to ws(s)://<page host>/app/ws echoing n messages)
+//   /app/app.js           that script (application/javascript)
+//   /app/data.json        JSON: name, method, url, host, httpVersion of this request
 //   anything else         404
 // Upgrades (any path):
 //   Upgrade: websocket    WebSocket echo (text stays text, binary stays binary); the 101 carries
@@ -184,6 +190,82 @@ function handleEcho(req, res) {
   });
 }
 
+// The browser page of /app/ (tests/e2e/). Everything the page needs comes from this origin, so a
+// browser that shows the name and the fetch() result got the page, the script and the data through
+// whatever proxies sit in front.
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+const APP_SCRIPT = `'use strict';
+(async () => {
+  const out = document.getElementById('fetch');
+  try {
+    const r = await fetch('/app/data.json?from=fetch', { cache: 'no-store' });
+    const body = await r.json();
+    out.textContent = JSON.stringify({ status: r.status, origin: r.headers.get('x-origin-name'), body });
+    document.body.dataset.fetch = 'done';
+  } catch (err) {
+    out.textContent = 'fetch failed: ' + err;
+    document.body.dataset.fetch = 'failed';
+  }
+})();
+// Opens a WebSocket to /app/ws on the page's host and sends n messages one after another, each
+// after the echo of the previous one; resolves with what came back.
+window.wsEcho = (n, timeoutMs = 20000) => new Promise((resolve) => {
+  const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/app/ws';
+  const ws = new WebSocket(url);
+  const echoed = [];
+  let i = 0;
+  const done = (error) => {
+    clearTimeout(timer);
+    try { ws.close(); } catch {}
+    resolve({ url, sent: i, echoed, error: error || null });
+  };
+  const timer = setTimeout(() => done('timeout'), timeoutMs);
+  const sendNext = () => { ws.send('message ' + i + ' ' + 'x'.repeat(i)); i++; };
+  ws.onopen = () => sendNext();
+  ws.onmessage = (ev) => {
+    echoed.push(ev.data);
+    if (echoed.length >= n) done(null);
+    else sendNext();
+  };
+  ws.onerror = () => done('error');
+  ws.onclose = (ev) => { if (echoed.length < n) done('closed ' + ev.code); };
+});
+`;
+
+function handleApp(req, res, path) {
+  const common = { 'x-origin-name': opts.name, 'cache-control': 'no-store' };
+  if (path === '/app/app.js') {
+    const body = Buffer.from(APP_SCRIPT);
+    res.writeHead(200, { ...common, 'content-type': 'application/javascript; charset=utf-8',
+      'content-length': body.length });
+    res.end(req.method === 'HEAD' ? undefined : body);
+    return;
+  }
+  if (path === '/app/data.json') {
+    sendJson(res, 200, {
+      name: opts.name,
+      method: req.method,
+      url: req.url,
+      host: req.headers.host === undefined ? null : req.headers.host,
+      httpVersion: req.httpVersion,
+    });
+    return;
+  }
+  const name = escapeHtml(opts.name);
+  const body = Buffer.from(
+    '<!doctype html>\n<html><head><meta charset="utf-8">' +
+      `<title>cmux e2e app ${name}</title>` +
+      '<script src="/app/app.js" defer></script></head>\n' +
+      `<body><h1 id="name">${name}</h1><pre id="fetch">pending</pre></body></html>\n`,
+  );
+  res.writeHead(200, { ...common, 'content-type': 'text/html; charset=utf-8',
+    'content-length': body.length });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
 function handleRequest(req, res) {
   const url = new URL(req.url, 'http://origin.invalid');
   const path = url.pathname;
@@ -295,6 +377,9 @@ function handleRequest(req, res) {
     sendText(res, 200, 'closing soon\n');
     res.on('finish', () => setTimeout(() => req.socket.destroy(), ms));
     return;
+  }
+  if (path === '/app/' || path === '/app/app.js' || path === '/app/data.json') {
+    return handleApp(req, res, path);
   }
   if (path === '/') {
     sendText(res, 200, `hello from ${opts.name}\n`);
