@@ -1,5 +1,5 @@
 # Entry points (SPEC §7). Every target installs what is missing first.
-.PHONY: bootstrap build test demo bench unit integration e2e clean
+.PHONY: bootstrap build test demo bench unit integration e2e addon clean
 
 PRESET ?= default
 BUILD_DIR ?= build
@@ -22,6 +22,12 @@ integration: build
 
 e2e: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L e2e
+
+# Only the Node-API addon (build/lib/cmux_proxy.node) and its symbol check (docs/addon-build.md).
+addon: bootstrap
+	@cmake --preset $(PRESET) >/dev/null
+	@cmake --build --preset $(PRESET) --target cmux_proxy_addon
+	@scripts/check-addon-symbols $(BUILD_DIR)/lib/cmux_proxy.node
 
 demo: build
 	@scripts/demo
