@@ -61,7 +61,9 @@ target_include_directories(cmux_node_api SYSTEM INTERFACE ${_napi_dirs})
 # Node-API 8: loads in Node >= 18 (12.22+) and Electron >= 28. The binding code returns
 # std::expected values across the boundary, so node-addon-api runs without C++ exceptions.
 target_compile_definitions(cmux_node_api INTERFACE
-  NAPI_VERSION=8 NODE_ADDON_API_DISABLE_DEPRECATED NAPI_DISABLE_CPP_EXCEPTIONS)
+  NAPI_VERSION=8 NODE_ADDON_API_DISABLE_DEPRECATED NAPI_DISABLE_CPP_EXCEPTIONS
+  # An event delivered while the environment shuts down must not turn into a fatal error.
+  NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS)
 
 # --- OpenSSL, static (Debian's libssl-dev ships libssl.a / libcrypto.a) -------------------------
 find_library(CMUX_LIBSSL_STATIC NAMES libssl.a REQUIRED)

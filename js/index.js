@@ -2,6 +2,7 @@
 // @cmux/proxy-electron (SPEC §4): the preview proxy on native threads. This file validates
 // arguments (TypeError / RangeError naming the field) and shapes the public API; the native
 // addon (build/lib/cmux_proxy.node, docs/addon-build.md) does the work.
+const net = require('node:net');
 const path = require('node:path');
 
 const native = require(path.join(__dirname, '..', 'build', 'lib', 'cmux_proxy.node'));
@@ -38,11 +39,21 @@ function optionalBoolean(obj, field) {
   return v;
 }
 
+// "host:port" / "[v6]:port" -> {host, port}, or null. `ipOnly`: the host must be an IP literal.
+function splitHostPort(v, ipOnly) {
+  const m = /^(?:\[([^\]]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(v);
+  if (!m) return null;
+  const host = m[1] ?? m[2];
+  if (m[1] !== undefined && net.isIP(host) !== 6) return null;
+  if (m[2] !== undefined && (ipOnly ? net.isIP(host) !== 4 : !/^[A-Za-z0-9._-]+$/.test(host))) return null;
+  return { host, port: Number(m[3]) };
+}
+
 function validateListenAddr(v) {
   // ip:port or [v6]:port, port 0-65535; the native side binds it as given.
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(v);
-  if (!m) throw fail(TypeError, 'listenAddr', 'must be "ip:port" (IPv6 as "[::1]:port")');
-  if (Number(m[3]) > 65535) throw fail(RangeError, 'listenAddr', 'port must be 0-65535');
+  const hp = splitHostPort(v, true);
+  if (!hp) throw fail(TypeError, 'listenAddr', 'must be "ip:port" (IPv6 as "[::1]:port")');
+  if (hp.port > 65535) throw fail(RangeError, 'listenAddr', 'port must be 0-65535');
 }
 
 function validateUrl(v, field) {
@@ -94,7 +105,12 @@ function normalizeConfig(config) {
     }
     out.resolve = {};
     for (const [from, to] of Object.entries(config.resolve)) {
-      if (typeof to !== 'string') throw fail(TypeError, `resolve["${from}"]`, 'must be an "ip:port" string');
+      const key = splitHostPort(from, false);
+      if (!key) throw fail(TypeError, `resolve["${from}"]`, 'key must be "host:port"');
+      if (key.port < 1 || key.port > 65535) throw fail(RangeError, `resolve["${from}"]`, 'port must be 1-65535');
+      const value = typeof to === 'string' ? splitHostPort(to, true) : null;
+      if (!value) throw fail(TypeError, `resolve["${from}"]`, 'must be an "ip:port" string');
+      if (value.port < 1 || value.port > 65535) throw fail(RangeError, `resolve["${from}"]`, 'port must be 1-65535');
       out.resolve[from] = to;
     }
   }

@@ -71,14 +71,23 @@ class LogQueue : public std::enable_shared_from_this<LogQueue> {
       events.swap(queue_);
       scheduled_ = false;
     }
-    if (!fn) return;  // the environment is being torn down
+    if (!env || !fn) return;  // the environment is being torn down
     for (const auto& e : events) {
       Napi::Object obj = Napi::Object::New(env);
       obj.Set("event", Napi::String::New(env, e.event));
       for (const auto& [key, value] : e.fields) obj.Set(key, to_js(env, value));
-      fn.Call({obj});
-      // A logger that throws must not break the proxy (nor surface as an uncaught exception).
-      if (env.IsExceptionPending()) env.GetAndClearPendingException();
+      // The raw call, not fn.Call(): its failure while the environment shuts down (JS can no
+      // longer run) must end the delivery quietly, and a logger that throws must not break
+      // the proxy (nor surface as an uncaught exception).
+      napi_value arg = obj;
+      napi_value result = nullptr;
+      napi_status status = napi_call_function(env, env.Undefined(), fn, 1, &arg, &result);
+      if (status == napi_pending_exception) {
+        napi_value ignored = nullptr;
+        napi_get_and_clear_last_exception(env, &ignored);
+      } else if (status != napi_ok) {
+        return;
+      }
     }
   }
 
@@ -192,6 +201,9 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
     auto* started = info[0].As<Napi::External<Started>>().Data();
     server_ = std::move(started->server);
     log_ = std::move(started->log);
+    port_ = server_->port();
+    ca_pem_ = server_->ca_certificate_pem();
+    ca_spki_ = server_->ca_spki_sha256();
     Ref();  // alive until stopped, whatever JS does with the handle
     state(info.Env()).running.insert(this);
   }
@@ -202,22 +214,17 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
   void stop_now() {
     if (!server_ || stopped_) return;
     stopped_ = true;
-    server_->stop();
+    server_->stop();  // waits for a StopWorker's stop() that may be running
+    if (!stopping_) server_.reset();  // else the worker still holds it; freed with the process
     if (log_) log_->release();
   }
 
   static AddonState& state(Napi::Env env) { return *env.GetInstanceData<AddonState>(); }
 
  private:
-  Napi::Value port(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), server_ ? server_->port() : 0);
-  }
-  Napi::Value ca_pem(const Napi::CallbackInfo& info) {
-    return Napi::String::New(info.Env(), server_ ? server_->ca_certificate_pem() : "");
-  }
-  Napi::Value ca_spki(const Napi::CallbackInfo& info) {
-    return Napi::String::New(info.Env(), server_ ? server_->ca_spki_sha256() : "");
-  }
+  Napi::Value port(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), port_); }
+  Napi::Value ca_pem(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), ca_pem_); }
+  Napi::Value ca_spki(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), ca_spki_); }
 
   // createContext(webContentsId: number, persistKey?: string, route: object | null)
   Napi::Value create_context(const Napi::CallbackInfo& info) {
@@ -314,6 +321,7 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
 
   void finish_stop(Napi::Env env) {
     stopped_ = true;
+    server_.reset();  // stop() frees the proxy's memory now, not when V8 collects the handle
     if (log_) log_->release();
     state(env).running.erase(this);
     auto waiters = std::move(waiters_);
@@ -329,6 +337,9 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
 
   std::unique_ptr<preview::PreviewServer> server_;
   std::shared_ptr<LogQueue> log_;
+  std::uint16_t port_ = 0;
+  std::string ca_pem_;
+  std::string ca_spki_;
   bool stopping_ = false;
   bool stopped_ = false;
   std::vector<Napi::Promise::Deferred> waiters_;
