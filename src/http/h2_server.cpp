@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "http/h2_common.hpp"
+#include "http/h2_io.hpp"
 #include "http/server_conn.hpp"
 #include "net/event.hpp"
 
@@ -99,7 +100,7 @@ class H2Stream final : public Exchange, public net::ByteStream {
 class H2Session {
  public:
   H2Session(net::Transport& t, ServerConn& conn, const asio::any_io_executor& ex)
-      : t_(t), conn_(conn), ex_(ex), write_event_(ex), handlers_done_(ex) {}
+      : io_(t, ex, "[C" + std::to_string(conn.info.id) + "]"), conn_(conn), ex_(ex), handlers_done_(ex) {}
   ~H2Session() {
     if (session_) nghttp2_session_del(session_);
   }
@@ -109,7 +110,7 @@ class H2Session {
 
   nghttp2_session* raw() { return session_; }
   ServerConn& conn() { return conn_; }
-  void signal_write() { write_event_.notify(); }
+  void signal_write() { io_.signal_write(); }
   std::size_t high_water() const { return conn_.limits.output_high_water; }
 
  private:
@@ -124,24 +125,17 @@ class H2Session {
                            std::size_t len, void* user);
   static int on_stream_close(nghttp2_session*, std::int32_t stream_id, std::uint32_t error_code, void* user);
 
-  awaitable<void> reader();
-  awaitable<void> writer();
-  awaitable<void> pinger();
   awaitable<void> run_stream(std::shared_ptr<H2Stream> stream);
   void start_stream(H2Stream& stream);
   void update_idle_deadline();
 
-  net::Transport& t_;
+  H2Io io_;
   ServerConn& conn_;
   asio::any_io_executor ex_;
   nghttp2_session* session_ = nullptr;
   std::map<std::int32_t, std::shared_ptr<H2Stream>> streams_;
-  net::Event write_event_;
   net::Event handlers_done_;
   std::size_t running_handlers_ = 0;
-  bool reading_done_ = false;
-  bool dead_ = false;
-  bool ping_outstanding_ = false;
 };
 
 // ---------------------------------------------------------------- H2Stream
@@ -410,7 +404,7 @@ int H2Session::on_invalid_header(nghttp2_session*, const nghttp2_frame*, const s
 int H2Session::on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
   auto* s = self(user);
   if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK)) {
-    s->ping_outstanding_ = false;
+    s->io_.ping_outstanding = false;
     return 0;
   }
   if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
@@ -474,6 +468,7 @@ bool H2Session::init() {
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
   if (rv != 0) return false;
+  io_.session = session_;
 
   const auto& l = conn_.limits;
   nghttp2_settings_entry settings[] = {
@@ -525,83 +520,14 @@ void H2Session::update_idle_deadline() {
   else conn_.deadline.clear();
 }
 
-awaitable<void> H2Session::reader() {
-  std::array<std::uint8_t, 16 * 1024> buf;
-  while (!dead_) {
-    auto [ec, n] = co_await t_.read_some({reinterpret_cast<char*>(buf.data()), buf.size()});
-    if (ec || n == 0) break;
-    auto rv = nghttp2_session_mem_recv(session_, buf.data(), n);
-    if (rv < 0) {
-      spdlog::debug("[C{}] h2 protocol error: {}", conn_.info.id, nghttp2_strerror(static_cast<int>(rv)));
-      break;  // nghttp2 queued a GOAWAY; the writer flushes it
-    }
-    signal_write();
-    if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) break;
-  }
-  reading_done_ = true;
-  signal_write();
-}
-
-awaitable<void> H2Session::writer() {
-  std::string out;
-  for (;;) {
-    out.clear();
-    while (out.size() < 64 * 1024) {
-      const std::uint8_t* data = nullptr;
-      auto n = nghttp2_session_mem_send(session_, &data);
-      if (n < 0) {
-        dead_ = true;
-        break;
-      }
-      if (n == 0) break;
-      out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
-    }
-    if (!out.empty()) {
-      if (co_await t_.write_all(out)) {
-        dead_ = true;
-        t_.close();
-        co_return;
-      }
-      continue;
-    }
-    if (dead_ || reading_done_ || (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_))) {
-      t_.close();  // wakes the reader if it is still waiting
-      co_return;
-    }
-    co_await write_event_.wait();
-  }
-}
-
-awaitable<void> H2Session::pinger() {
-  asio::steady_timer timer(ex_);
-  for (;;) {
-    timer.expires_after(conn_.limits.h2_ping_interval);
-    auto [ec] = co_await timer.async_wait(use_nothrow);
-    if (ec) co_return;
-    ping_outstanding_ = true;
-    nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, nullptr);
-    signal_write();
-    timer.expires_after(conn_.limits.h2_ping_timeout);
-    auto [ec2] = co_await timer.async_wait(use_nothrow);
-    if (ec2) co_return;
-    if (ping_outstanding_) {
-      spdlog::debug("[C{}] h2 PING unanswered, closing", conn_.info.id);
-      co_return;
-    }
-  }
-}
-
 awaitable<void> H2Session::run() {
-  using namespace asio::experimental::awaitable_operators;
   conn_.on_drain = [this] {
     nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_),
                           NGHTTP2_NO_ERROR, nullptr, 0);
     signal_write();
   };
   update_idle_deadline();
-  co_await ((reader() && writer()) || pinger());
-  dead_ = true;
-  t_.close();
+  co_await io_.run(conn_.limits.h2_ping_interval, conn_.limits.h2_ping_timeout);
   // Stop every handler still running and wait for them: they reference this session.
   for (auto& [id, stream] : streams_) stream->on_close(NGHTTP2_CANCEL);
   streams_.clear();

@@ -189,7 +189,7 @@ long data_source_read(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::si
 }  // namespace
 
 H2Client::H2Client(Private, std::unique_ptr<UpstreamConn> conn, const Options& options, const asio::any_io_executor& ex)
-    : conn_(std::move(conn)), t_(&conn_->t), options_(options), ex_(ex), write_event_(ex), settings_event_(ex) {}
+    : conn_(std::move(conn)), io_(conn_->t, ex, "upstream " + conn_->key), options_(options), ex_(ex), settings_event_(ex) {}
 
 H2Client::~H2Client() {
   if (session_) nghttp2_session_del(session_);
@@ -218,7 +218,7 @@ int H2Client::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* 
       }
       return 0;
     case NGHTTP2_PING:
-      if (frame->hd.flags & NGHTTP2_FLAG_ACK) c->ping_outstanding_ = false;
+      if (frame->hd.flags & NGHTTP2_FLAG_ACK) c->io_.ping_outstanding = false;
       return 0;
     case NGHTTP2_GOAWAY:
       c->goaway_ = true;  // streams above last_stream_id are closed with REFUSED_STREAM
@@ -281,6 +281,7 @@ bool H2Client::init() {
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
   if (rv != 0) return false;
+  io_.session = session_;
   nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, options_.stream_window},
@@ -293,7 +294,7 @@ bool H2Client::init() {
 }
 
 awaitable<void> H2Client::wait_settings(std::shared_ptr<H2Client> self) {
-  while (!self->settings_received_ && !self->dead_) co_await self->settings_event_.wait();
+  while (!self->settings_received_ && !self->io_.dead) co_await self->settings_event_.wait();
 }
 
 awaitable<std::expected<std::shared_ptr<H2Client>, error_code>> H2Client::start(
@@ -307,7 +308,7 @@ awaitable<std::expected<std::shared_ptr<H2Client>, error_code>> H2Client::start(
   asio::steady_timer timer(ex);
   timer.expires_after(options.handshake_timeout);
   auto raced = co_await (wait_settings(self) || timer.async_wait(use_nothrow));
-  if (raced.index() == 0 && self->settings_received_ && !self->dead_) co_return self;
+  if (raced.index() == 0 && self->settings_received_ && !self->io_.dead) co_return self;
   self->shutdown(true);
   co_return std::unexpected(raced.index() == 1 ? asio::error::timed_out : asio::error::connection_reset);
 }
@@ -343,7 +344,7 @@ std::expected<std::shared_ptr<H2ClientStream>, error_code> H2Client::open(const 
 }
 
 void H2Client::shutdown(bool now) {
-  if (dead_) return;
+  if (io_.dead) return;
   if (!now && !streams_.empty()) {
     shutdown_when_idle_ = true;
     goaway_ = true;
@@ -352,75 +353,13 @@ void H2Client::shutdown(bool now) {
   goaway_ = true;
   if (session_) nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
   signal_write();
-  reading_done_ = true;  // the writer flushes the GOAWAY, then closes
-}
-
-awaitable<void> H2Client::reader() {
-  std::array<std::uint8_t, 16 * 1024> buf;
-  while (!dead_ && !reading_done_) {
-    auto [ec, n] = co_await t_->read_some({reinterpret_cast<char*>(buf.data()), buf.size()});
-    if (ec || n == 0) break;
-    auto rv = nghttp2_session_mem_recv(session_, buf.data(), n);
-    if (rv < 0) {
-      spdlog::debug("upstream h2 protocol error: {}", nghttp2_strerror(static_cast<int>(rv)));
-      break;
-    }
-    signal_write();
-  }
-  reading_done_ = true;
-  signal_write();
-}
-
-awaitable<void> H2Client::writer() {
-  std::string out;
-  for (;;) {
-    out.clear();
-    while (out.size() < 64 * 1024) {
-      const std::uint8_t* data = nullptr;
-      auto n = nghttp2_session_mem_send(session_, &data);
-      if (n <= 0) {
-        if (n < 0) dead_ = true;
-        break;
-      }
-      out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
-    }
-    if (!out.empty()) {
-      if (co_await t_->write_all(out)) break;
-      continue;
-    }
-    if (dead_ || reading_done_ || (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)))
-      break;
-    co_await write_event_.wait();
-  }
-  t_->close();  // wakes the reader if it still waits
-}
-
-awaitable<void> H2Client::pinger() {
-  asio::steady_timer timer(ex_);
-  for (;;) {
-    timer.expires_after(options_.ping_interval);
-    auto [ec] = co_await timer.async_wait(use_nothrow);
-    if (ec) co_return;
-    ping_outstanding_ = true;
-    nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, nullptr);
-    signal_write();
-    timer.expires_after(options_.ping_timeout);
-    auto [ec2] = co_await timer.async_wait(use_nothrow);
-    if (ec2) co_return;
-    if (ping_outstanding_) {
-      spdlog::debug("upstream h2 PING unanswered, closing the session");
-      co_return;
-    }
-  }
+  io_.reading_done = true;  // the writer flushes the GOAWAY, then closes
 }
 
 awaitable<void> H2Client::run(std::shared_ptr<H2Client> self, std::function<void()> on_end) {
   (void)self;  // keeps the session alive while its loops run
-  using namespace asio::experimental::awaitable_operators;
-  co_await ((reader() && writer()) || pinger());
-  dead_ = true;
+  co_await io_.run(options_.ping_interval, options_.ping_timeout);
   goaway_ = true;
-  t_->close();
   settings_event_.notify();
   // Every stream still open lost its connection; wake their coroutines.
   auto streams = std::move(streams_);

@@ -15,6 +15,7 @@
 
 #include "http/exchange.hpp"
 #include "http/limits.hpp"
+#include "http/h2_io.hpp"
 #include "http/upstream_h1.hpp"
 #include "net/event.hpp"
 #include "net/transport.hpp"
@@ -120,7 +121,7 @@ class H2Client : public std::enable_shared_from_this<H2Client> {
   // !has_body the HEADERS carry END_STREAM.
   std::expected<std::shared_ptr<H2ClientStream>, error_code> open(const RequestHead& req, bool has_body);
   // New streams may go on this session (no GOAWAY either way, transport alive).
-  bool usable() const { return !dead_ && !goaway_; }
+  bool usable() const { return !io_.dead && !goaway_; }
   std::size_t open_streams() const { return streams_.size(); }
   const asio::any_io_executor& executor() const { return ex_; }
   // GOAWAY and close once in-flight streams are done (server stop: close at once).
@@ -140,26 +141,19 @@ class H2Client : public std::enable_shared_from_this<H2Client> {
   bool init();
   static awaitable<void> wait_settings(std::shared_ptr<H2Client> self);
   awaitable<void> run(std::shared_ptr<H2Client> self, std::function<void()> on_end);
-  awaitable<void> reader();
-  awaitable<void> writer();
-  awaitable<void> pinger();
-  void signal_write() { write_event_.notify(); }
+  void signal_write() { io_.signal_write(); }
   H2ClientStream* stream(std::int32_t id);
 
   std::unique_ptr<UpstreamConn> conn_;
-  net::Transport* t_;
+  H2Io io_;
   Options options_;
   asio::any_io_executor ex_;
   nghttp2_session* session_ = nullptr;
   std::map<std::int32_t, std::shared_ptr<H2ClientStream>> streams_;
-  net::Event write_event_;
   net::Event settings_event_;
   bool settings_received_ = false;
-  bool reading_done_ = false;
-  bool dead_ = false;
   bool goaway_ = false;
   bool shutdown_when_idle_ = false;
-  bool ping_outstanding_ = false;
 };
 
 // forward_h1()'s twin: carries one Exchange over a new stream of `session`. `req` is already

@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "support"))
 
 import harness  # noqa: E402
-from harness import MORPH_ORIGIN, MORPH_ROUTE, ProxyTestCase  # noqa: E402
+from harness import MORPH_ORIGIN, MORPH_ROUTE, ProxyTestCase, wait_until  # noqa: E402
 
 DEFAULT_PORT = 39385
 ATTEMPTS = 50
@@ -97,25 +97,21 @@ class ContextLines(ProxyTestCase):
 
 class ListenPorts(ProxyTestCase):
     def occupy(self, port: int):
-        """Listens on 127.0.0.1:port. A port that is busy already is taken anyway, which is all
-        the test needs."""
+        """Listens on 127.0.0.1:port itself, waiting (bounded) while another process holds it:
+        a port held by someone else may be released at any moment, which would make the test
+        depend on another test run's timing."""
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.addCleanup(s.close)
-        try:
-            s.bind(("127.0.0.1", port))
-            s.listen(1)
-        except OSError:
-            self.assertFalse(harness.connection_refused("127.0.0.1", port) and
-                             self._bindable(port), f"port {port} is neither free nor busy")
 
-    @staticmethod
-    def _bindable(port):
-        with socket.socket() as s:
+        def bound():
             try:
                 s.bind(("127.0.0.1", port))
+                s.listen(1)
                 return True
             except OSError:
                 return False
+
+        wait_until(bound, timeout=20, message=f"127.0.0.1:{port} stayed busy")
 
     def test_default_port_auto_increments_when_39385_is_taken(self):
         self.occupy(DEFAULT_PORT)

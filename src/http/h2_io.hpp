@@ -1,0 +1,39 @@
+// The socket side of one nghttp2 session, shared by the HTTP/2 server and the upstream client:
+// a reader feeding nghttp2_session_mem_recv, a writer flushing nghttp2_session_mem_send in
+// batches, and PING liveness. The session's owner keeps the protocol state.
+#pragma once
+
+#include <nghttp2/nghttp2.h>
+
+#include <chrono>
+#include <string>
+
+#include "net/event.hpp"
+#include "net/transport.hpp"
+
+namespace cmux::http {
+
+struct H2Io {
+  H2Io(net::Transport& t, const asio::any_io_executor& ex, std::string label)
+      : transport(t), write_event(ex), label(std::move(label)) {}
+
+  net::Transport& transport;
+  nghttp2_session* session = nullptr;
+  net::Event write_event;
+  std::string label;              // log prefix, e.g. "[C12]" or "upstream"
+  bool reading_done = false;      // no more input will be fed (EOF, error, or shutting down)
+  bool dead = false;              // nghttp2 or the socket failed: stop now
+  bool ping_outstanding = false;  // cleared by the owner on PING ACK
+
+  void signal_write() { write_event.notify(); }
+
+  // Until the connection is finished: (reader && writer) || pinger. Closes the transport.
+  awaitable<void> run(std::chrono::milliseconds ping_interval, std::chrono::milliseconds ping_timeout);
+
+ private:
+  awaitable<void> reader();
+  awaitable<void> writer();
+  awaitable<void> pinger(std::chrono::milliseconds interval, std::chrono::milliseconds timeout);
+};
+
+}  // namespace cmux::http
