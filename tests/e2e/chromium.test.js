@@ -27,13 +27,11 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, execFileSync } = require('node:child_process');
+const { execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');
-const os = require('node:os');
 const path = require('node:path');
-const readline = require('node:readline');
 
 const { chromium } = require('playwright-core');
 
@@ -66,74 +64,9 @@ const CHROMIUM_ARGS = [
 // ------------------------------------------------------------------------------------------
 // processes
 
-const children = [];
-const tmpDirs = [];
-
-function killAll() {
-  for (const c of children) {
-    if (c.exitCode === null && c.signalCode === null) {
-      try {
-        c.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-  for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true });
-}
-process.on('exit', killAll);
-
-function childEnv() {
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith('CMUX_')) env[k] = v;
-  }
-  return env;
-}
-
-// Starts a process; resolves once ready(stdoutLines) is true. stdout and stderr are kept as lines.
-function startProcess(label, cmd, args, ready, timeoutMs = 15000) {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv() });
-    children.push(proc);
-    const p = { label, proc, stdout: [], stderr: [] };
-    let settled = false;
-    const fail = (why) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      try {
-        proc.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
-      reject(new Error(`${label} (${cmd} ${args.join(' ')}): ${why}\nstdout: ${p.stdout.join('\n')}\n` +
-        `stderr: ${p.stderr.slice(-40).join('\n')}`));
-    };
-    const timer = setTimeout(() => fail(`not ready within ${timeoutMs} ms`), timeoutMs);
-    readline.createInterface({ input: proc.stdout }).on('line', (line) => {
-      p.stdout.push(line);
-      if (!settled && ready(p.stdout)) {
-        settled = true;
-        clearTimeout(timer);
-        resolve(p);
-      }
-    });
-    readline.createInterface({ input: proc.stderr }).on('line', (line) => p.stderr.push(line));
-    proc.on('error', (err) => fail(err.message));
-    proc.on('exit', (code, sig) => fail(`exited (${sig || code}) before it was ready`));
-  });
-}
-
-async function stopProcess(p) {
-  if (!p || p.proc.exitCode !== null || p.proc.signalCode !== null) return null;
-  const exited = new Promise((resolve) => p.proc.once('exit', (code, sig) => resolve(sig || code)));
-  p.proc.kill('SIGTERM');
-  const timer = setTimeout(() => p.proc.kill('SIGKILL'), 5000);
-  const how = await exited;
-  clearTimeout(timer);
-  return how;
-}
+// Child processes, temporary directories and their cleanup at exit are shared with the addon's
+// suites (tests/js/helpers.js): one implementation of "start it, wait for its ready line".
+const { startProcess, stopProcess, tmpDir } = require('../js/helpers.js');
 
 function startOrigin(host, name, port) {
   return startProcess(`origin ${name}`, process.execPath,
@@ -358,8 +291,7 @@ before(async () => {
     assert.ok(fs.existsSync(p), `${p} is missing: build first (make build)`);
   }
   assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/bootstrap`);
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cmux-e2e-'));
-  tmpDirs.push(tmp);
+  const tmp = tmpDir('cmux-e2e-');
   state.certs = makeCerts(tmp);
   state.origins = await startOrigins();
   state.port = state.origins.app.info.port;
@@ -411,7 +343,6 @@ after(async () => {
     process.stdout.write('\n==== preview proxy stderr ====\n' + state.pp.stderr.join('\n') + '\n');
   }
   process.stdout.write('\n==== what was negotiated ====\n' + report.join('\n') + '\n');
-  killAll();
 });
 
 function newContext(scheme, index) {
