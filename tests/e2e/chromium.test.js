@@ -28,7 +28,6 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
-const crypto = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
@@ -66,7 +65,7 @@ const CHROMIUM_ARGS = [
 
 // Child processes, temporary directories and their cleanup at exit are shared with the addon's
 // suites (tests/js/helpers.js): one implementation of "start it, wait for its ready line".
-const { startProcess, stopProcess, tmpDir } = require('../js/helpers.js');
+const { startProcess, stopProcess, tmpDir, makeCerts } = require('../js/helpers.js');
 
 function startOrigin(host, name, port) {
   return startProcess(`origin ${name}`, process.execPath,
@@ -94,31 +93,6 @@ async function startOrigins() {
   throw lastError;
 }
 
-// ------------------------------------------------------------------------------------------
-// certificates
-
-function openssl(...args) {
-  execFileSync('openssl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-// A throwaway EC P-256 CA and a leaf for cmux-proxy's name (as tests/support/harness.py).
-function makeCerts(dir) {
-  const f = (n) => path.join(dir, n);
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-subj', '/CN=cmux e2e test CA', '-days', '2',
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-    '-keyout', f('ca.key'), '-out', f('ca.pem'));
-  fs.writeFileSync(f('server.ext'), `subjectAltName=DNS:${MORPH_HOST}\n` +
-    'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n' +
-    'extendedKeyUsage=serverAuth\n');
-  openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-subj', `/CN=${MORPH_HOST}`, '-keyout', f('server.key'), '-out', f('server.csr'));
-  openssl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'),
-    '-set_serial', String(BigInt('0x' + crypto.randomBytes(8).toString('hex'))), '-days', '2',
-    '-extfile', f('server.ext'), '-out', f('server.pem'));
-  return { caCert: f('ca.pem'), cert: f('server.pem'), key: f('server.key') };
-}
 
 // base64(SHA-256(SubjectPublicKeyInfo)) of a PEM certificate, with the openssl CLI, for
 // --ignore-certificate-errors-spki-list.
@@ -292,7 +266,7 @@ before(async () => {
   }
   assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/bootstrap`);
   const tmp = tmpDir('cmux-e2e-');
-  state.certs = makeCerts(tmp);
+  state.certs = makeCerts(tmp, MORPH_HOST);  // throwaway CA + cmux-proxy leaf
   state.origins = await startOrigins();
   state.port = state.origins.app.info.port;
 

@@ -131,19 +131,19 @@ function openssl(...args) {
   execFileSync('openssl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-// A throwaway EC P-256 CA and a leaf for cmux-proxy's name MORPH_HOST.
-function makeCerts(dir) {
+// A throwaway EC P-256 CA and a leaf for cmux-proxy's name (MORPH_HOST unless told otherwise).
+function makeCerts(dir, host = MORPH_HOST) {
   const f = (n) => path.join(dir, n);
   openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-subj', '/CN=cmux js test CA', '-days', '2',
+    '-subj', '/CN=cmux test CA', '-days', '2',
     '-addext', 'basicConstraints=critical,CA:TRUE',
     '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
     '-keyout', f('ca.key'), '-out', f('ca.pem'));
-  fs.writeFileSync(f('server.ext'), `subjectAltName=DNS:${MORPH_HOST}\n` +
+  fs.writeFileSync(f('server.ext'), `subjectAltName=DNS:${host}\n` +
     'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n' +
     'extendedKeyUsage=serverAuth\n');
   openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-subj', `/CN=${MORPH_HOST}`, '-keyout', f('server.key'), '-out', f('server.csr'));
+    '-subj', `/CN=${host}`, '-keyout', f('server.key'), '-out', f('server.csr'));
   openssl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'),
     '-set_serial', String(BigInt('0x' + crypto.randomBytes(8).toString('hex'))), '-days', '2',
     '-extfile', f('server.ext'), '-out', f('server.pem'));
