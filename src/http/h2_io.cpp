@@ -3,6 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <cstring>
+
+#include "http/h2_common.hpp"
 
 namespace cmux::http {
 
@@ -74,6 +77,49 @@ awaitable<void> H2Io::run(std::chrono::milliseconds ping_interval, std::chrono::
   co_await ((reader() && writer()) || pinger(ping_interval, ping_timeout));
   dead = true;
   transport.close();
+}
+
+void H2Outbox::append(std::span<const char> data) {
+  if (pos > 0 && pos == buf.size()) {
+    buf.clear();
+    pos = 0;
+  }
+  buf.append(data.data(), data.size());
+}
+
+long H2Outbox::read(nghttp2_session* session, std::int32_t stream_id, std::uint8_t* out, std::size_t length,
+                    std::uint32_t* flags) {
+  std::size_t n = std::min(length, pending());
+  if (n) {
+    std::memcpy(out, buf.data() + pos, n);
+    pos += n;
+    if (pos == buf.size()) {
+      buf.clear();
+      pos = 0;
+    }
+  }
+  if (pending() == 0 && end) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (!trailers.empty()) {
+      std::vector<nghttp2_nv> nva;
+      for (const auto& f : trailers)
+        if (!h2_forbidden_field(f.name)) nva.push_back(make_nv(f.name, f.value));
+      if (nghttp2_submit_trailer(session, stream_id, nva.data(), nva.size()) == 0)
+        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    }
+    return static_cast<long>(n);
+  }
+  if (n == 0) {
+    deferred = true;
+    return NGHTTP2_ERR_DEFERRED;
+  }
+  return static_cast<long>(n);
+}
+
+void H2Outbox::resume(nghttp2_session* session, std::int32_t stream_id) {
+  if (!deferred) return;
+  deferred = false;
+  nghttp2_session_resume_data(session, stream_id);
 }
 
 }  // namespace cmux::http

@@ -6,8 +6,11 @@
 #include <nghttp2/nghttp2.h>
 
 #include <chrono>
+#include <cstdint>
+#include <span>
 #include <string>
 
+#include "http/message.hpp"
 #include "net/event.hpp"
 #include "net/transport.hpp"
 
@@ -34,6 +37,30 @@ struct H2Io {
   awaitable<void> reader();
   awaitable<void> writer();
   awaitable<void> pinger(std::chrono::milliseconds interval, std::chrono::milliseconds timeout);
+};
+
+}  // namespace cmux::http
+
+namespace cmux::http {
+
+// The outgoing DATA of one stream, shared by the server's response streams and the client's
+// request streams: bytes queued by the stream's writer, handed to nghttp2's data source, then
+// END_STREAM (with trailers when there are any).
+struct H2Outbox {
+  std::string buf;
+  std::size_t pos = 0;
+  bool end = false;       // no more data after what is queued
+  bool deferred = false;  // nghttp2 is waiting for data: resume() when some arrives
+  Fields trailers;
+
+  std::size_t pending() const { return buf.size() - pos; }
+  void append(std::span<const char> data);
+  // nghttp2_data_source_read_callback body: copies up to `length` bytes; the last call sets
+  // EOF and submits the trailers; with nothing queued yet, NGHTTP2_ERR_DEFERRED.
+  long read(nghttp2_session* session, std::int32_t stream_id, std::uint8_t* out, std::size_t length,
+            std::uint32_t* flags);
+  // Tells nghttp2 that data (or the end) is there, if it was waiting.
+  void resume(nghttp2_session* session, std::int32_t stream_id);
 };
 
 }  // namespace cmux::http

@@ -87,11 +87,7 @@ class H2Stream final : public Exchange, public net::ByteStream {
   bool in_end_ = false;
   net::Event in_event_;
   // outbound
-  std::string out_buf_;
-  std::size_t out_pos_ = 0;
-  bool out_end_ = false;
-  bool data_deferred_ = false;
-  Fields out_trailers_;
+  H2Outbox out_;
   net::Event out_event_;
   bool closed_ = false;
   std::uint32_t close_code_ = 0;
@@ -300,42 +296,15 @@ awaitable<error_code> H2Stream::send_head(const ResponseHead& head, bool end_str
 }
 
 ssize_t H2Stream::read_data(std::uint8_t* buf, std::size_t length, std::uint32_t* flags) {
-  std::size_t avail = out_buf_.size() - out_pos_;
-  std::size_t n = std::min(length, avail);
-  if (n) {
-    std::memcpy(buf, out_buf_.data() + out_pos_, n);
-    out_pos_ += n;
-    if (out_pos_ == out_buf_.size()) {
-      out_buf_.clear();
-      out_pos_ = 0;
-    }
-    if (out_buf_.size() - out_pos_ <= session_.high_water() / 2) out_event_.notify();
-  }
-  if (out_pos_ == out_buf_.size() && out_end_) {
-    *flags |= NGHTTP2_DATA_FLAG_EOF;
-    if (!out_trailers_.empty()) {
-      std::vector<nghttp2_nv> nva;
-      for (const auto& f : out_trailers_)
-        if (!h2_forbidden_field(f.name)) nva.push_back(make_nv(f.name, f.value));
-      if (nghttp2_submit_trailer(session_.raw(), id_, nva.data(), nva.size()) == 0)
-        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-    }
-    return static_cast<ssize_t>(n);
-  }
-  if (n == 0) {
-    data_deferred_ = true;
-    return NGHTTP2_ERR_DEFERRED;
-  }
-  return static_cast<ssize_t>(n);
+  auto n = out_.read(session_.raw(), id_, buf, length, flags);
+  if (out_.pending() <= session_.high_water() / 2) out_event_.notify();  // the writer may go on
+  return n;
 }
 
 awaitable<error_code> H2Stream::wait_for_wire() {
-  if (data_deferred_) {
-    data_deferred_ = false;
-    nghttp2_session_resume_data(session_.raw(), id_);
-  }
+  out_.resume(session_.raw(), id_);
   session_.signal_write();
-  while (!closed_ && out_buf_.size() - out_pos_ > session_.high_water()) co_await out_event_.wait();
+  while (!closed_ && out_.pending() > session_.high_water()) co_await out_event_.wait();
   co_return closed_ ? error_code(asio::error::connection_reset) : error_code{};
 }
 
@@ -347,11 +316,7 @@ awaitable<error_code> H2Stream::send_body(std::span<const char> data) {
 awaitable<error_code> H2Stream::send_data(std::span<const char> data) {
   if (closed_) co_return asio::error::connection_reset;
   if (data.empty()) co_return error_code{};
-  if (out_pos_ > 0 && out_pos_ == out_buf_.size()) {
-    out_buf_.clear();
-    out_pos_ = 0;
-  }
-  out_buf_.append(data.data(), data.size());
+  out_.append(data);
   co_return co_await wait_for_wire();
 }
 
@@ -359,8 +324,8 @@ awaitable<error_code> H2Stream::finish(const Fields& trailers) {
   if (finished_) co_return error_code{};
   if (closed_) co_return asio::error::connection_reset;
   finished_ = true;
-  out_end_ = true;
-  out_trailers_ = trailers;
+  out_.end = true;
+  out_.trailers = trailers;
   co_return co_await wait_for_wire();
 }
 

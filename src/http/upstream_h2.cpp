@@ -115,62 +115,36 @@ awaitable<std::pair<error_code, std::size_t>> H2ClientStream::read_some(std::spa
 }
 
 long H2ClientStream::read_data(std::uint8_t* buf, std::size_t length, std::uint32_t* flags) {
-  std::size_t n = std::min(length, out_buf_.size() - out_pos_);
-  if (n) {
-    std::memcpy(buf, out_buf_.data() + out_pos_, n);
-    out_pos_ += n;
-    if (out_pos_ == out_buf_.size()) {
-      out_buf_.clear();
-      out_pos_ = 0;
-    }
-    if (out_buf_.size() - out_pos_ <= session_->options_.high_water / 2) out_event_.notify();
-  }
-  if (out_pos_ == out_buf_.size() && out_end_) {
-    *flags |= NGHTTP2_DATA_FLAG_EOF;
-    if (!out_trailers_.empty()) {
-      std::vector<nghttp2_nv> nva;
-      for (const auto& f : out_trailers_)
-        if (!h2_forbidden_field(f.name)) nva.push_back(make_nv(f.name, f.value));
-      if (nghttp2_submit_trailer(session_->session_, id_, nva.data(), nva.size()) == 0)
-        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-    }
-    return static_cast<long>(n);
-  }
-  if (n == 0) {
-    data_deferred_ = true;
-    return NGHTTP2_ERR_DEFERRED;
-  }
-  return static_cast<long>(n);
+  auto n = out_.read(session_->session_, id_, buf, length, flags);
+  if (out_.pending() <= session_->options_.high_water / 2) out_event_.notify();  // the writer may go on
+  return n;
 }
 
 awaitable<error_code> H2ClientStream::wait_for_wire() {
-  if (data_deferred_ && !closed_) {
-    data_deferred_ = false;
-    nghttp2_session_resume_data(session_->session_, id_);
-  }
+  if (!closed_) out_.resume(session_->session_, id_);
   session_->signal_write();
-  while (!closed_ && out_buf_.size() - out_pos_ > session_->options_.high_water) co_await out_event_.wait();
+  while (!closed_ && out_.pending() > session_->options_.high_water) co_await out_event_.wait();
   co_return closed_ ? error_code(asio::error::connection_reset) : error_code{};
 }
 
 awaitable<error_code> H2ClientStream::write_all(std::span<const char> data) {
-  if (closed_ || out_end_) co_return asio::error::connection_reset;
+  if (closed_ || out_.end) co_return asio::error::connection_reset;
   if (data.empty()) co_return error_code{};
-  out_buf_.append(data.data(), data.size());
+  out_.append(data);
   co_return co_await wait_for_wire();
 }
 
 awaitable<error_code> H2ClientStream::finish(const Fields& trailers) {
-  if (out_end_) co_return error_code{};
+  if (out_.end) co_return error_code{};
   if (closed_) co_return asio::error::connection_reset;
-  out_end_ = true;
-  out_trailers_ = trailers;
+  out_.end = true;
+  out_.trailers = trailers;
   co_return co_await wait_for_wire();
 }
 
 void H2ClientStream::close() {
   if (closed_ || id_ < 0 || !session_->session_) return;
-  if (response_ended() && out_end_) return;  // finished both ways; nghttp2 closes it
+  if (response_ended() && out_.end) return;  // finished both ways; nghttp2 closes it
   nghttp2_submit_rst_stream(session_->session_, NGHTTP2_FLAG_NONE, id_, NGHTTP2_CANCEL);
   session_->signal_write();
 }
@@ -337,7 +311,7 @@ std::expected<std::shared_ptr<H2ClientStream>, error_code> H2Client::open(const 
     return std::unexpected(asio::error::connection_reset);
   }
   s->id_ = id;
-  if (!has_body) s->out_end_ = true;
+  if (!has_body) s->out_.end = true;
   streams_.emplace(id, s);
   signal_write();
   return s;

@@ -84,11 +84,7 @@ class H2ClientStream final : public net::ByteStream {
   bool in_end_ = false;
   net::Event in_event_;
   // outbound
-  std::string out_buf_;
-  std::size_t out_pos_ = 0;
-  bool out_end_ = false;
-  bool data_deferred_ = false;
-  Fields out_trailers_;
+  H2Outbox out_;
   net::Event out_event_;
   bool closed_ = false;
   bool session_lost_ = false;
