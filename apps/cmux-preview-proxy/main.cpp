@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/limit_options.hpp"
 #include "net/asio.hpp"
 #include "net/json.hpp"
 #include "net/listen_addr.hpp"
@@ -98,6 +99,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> resolves;
   bool log = false;
   std::size_t threads = 1;
+  http::Limits limits;
 
   app.add_option("--listen", listen,
                  "Listen address IP:PORT or [IPv6]:PORT, taken as is (port 0 = any free port; default "
@@ -120,6 +122,7 @@ int main(int argc, char** argv) {
                "Write log events to stderr as JSON lines (env CMUX_PREVIEW_PROXY_LOG / "
                "CMUX_PREVIEW_PROXY_LOGGING)");
   app.add_option("--threads", threads, "I/O threads (default 1)")->check(CLI::Range(1, 256));
+  apps::add_limit_options(app, limits);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -128,6 +131,7 @@ int main(int argc, char** argv) {
   }
 
   preview::PreviewConfig config;
+  config.limits = limits;
   // Printed and put into the proxy URLs; the port is filled in once bound.
   net::ListenAddr bound{"127.0.0.1", 0};
   if (listen) {

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "../common/limit_options.hpp"
 #include "http/server.hpp"
 #include "net/io_threads.hpp"
 #include "net/listen_addr.hpp"
@@ -95,6 +96,7 @@ int main(int argc, char** argv) {
   std::string metrics_listen;
   unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   double drain_timeout = 10;
+  http::Limits limits;
 
   app.add_option("--listen", listen,
                  "Listen address IP:PORT or [IPv6]:PORT; repeatable, comma lists allowed (env CMUX_LISTEN; "
@@ -116,6 +118,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "I/O threads (default: number of cores)")->check(CLI::Range(1u, 256u));
   app.add_option("--drain-timeout", drain_timeout, "Seconds in-flight requests get after SIGINT/SIGTERM (default 10)")
       ->check(CLI::Range(0.0, 3600.0));
+  apps::add_limit_options(app, limits);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -157,6 +160,7 @@ int main(int argc, char** argv) {
   }
   config->route.require_local_host = require_local_host;
   config->json_logs = log_format == "json";
+  config->limits = limits;
 
   http::ServerOptions options;
   options.limits = config->limits;

@@ -25,6 +25,24 @@ std::string error_response(int status, std::string_view text) {
 bool bodyless_status(int status) { return status < 200 || status == 204 || status == 304; }
 
 class H1ServerExchange final : public Exchange {
+  // Arms the connection's deadline while the client has to make progress (send body bytes, take
+  // response bytes); a read and a write may be in flight together, so the last one out clears it.
+  class Progress {
+   public:
+    Progress(H1ServerExchange& ex, std::chrono::milliseconds limit) : ex_(ex) {
+      ++ex_.in_flight_;
+      ex_.conn_.deadline.expires_after(limit);
+    }
+    ~Progress() {
+      if (--ex_.in_flight_ == 0) ex_.conn_.deadline.clear();
+    }
+    Progress(const Progress&) = delete;
+    Progress& operator=(const Progress&) = delete;
+
+   private:
+    H1ServerExchange& ex_;
+  };
+
  public:
   using Parser = bhttp::request_parser<bhttp::buffer_body>;
 
@@ -41,6 +59,7 @@ class H1ServerExchange final : public Exchange {
 
   awaitable<std::expected<BodyChunk, error_code>> read_body() override {
     if (parser_.is_done()) co_return BodyChunk{{}, true};
+    Progress progress(*this, conn_.limits.body_idle);
     if (expect_continue_) {
       expect_continue_ = false;
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -52,6 +71,10 @@ class H1ServerExchange final : public Exchange {
       co_return std::unexpected(r.error());
     }
     stats.request_body_bytes += r->size;
+    if (conn_.limits.max_request_body && stats.request_body_bytes > conn_.limits.max_request_body) {
+      keep_alive_ = false;
+      co_return std::unexpected(bhttp::error::body_limit);  // → 413 (client_body_failure)
+    }
     if (r->end) trailers_ = beast_fields(parser_.get().base(), header_fields_);
     co_return BodyChunk{{out_.data(), r->size}, r->end};
   }
@@ -97,12 +120,14 @@ class H1ServerExchange final : public Exchange {
     if (!keep_alive_ && !tunnel_) out += "connection: close\r\n";
     out += "\r\n";
     if (end_stream && !tunnel_) finished_ = true;
+    Progress progress(*this, conn_.limits.send_progress);
     co_return co_await t_.write_all(out);
   }
 
   awaitable<error_code> send_body(std::span<const char> data) override {
     if (no_body_ || data.empty()) co_return error_code{};
     stats.response_body_bytes += data.size();
+    Progress progress(*this, conn_.limits.send_progress);
     if (!chunked_) co_return co_await t_.write_all(data);
     char size_line[24];
     std::array<asio::const_buffer, 3> bufs{asio::buffer(size_line, format_chunk_size(size_line, data.size())),
@@ -114,6 +139,7 @@ class H1ServerExchange final : public Exchange {
     if (finished_) co_return error_code{};
     finished_ = true;
     if (!chunked_) co_return error_code{};
+    Progress progress(*this, conn_.limits.send_progress);
     co_return co_await t_.write_all(last_chunk(trailers));
   }
 
@@ -159,6 +185,7 @@ class H1ServerExchange final : public Exchange {
   bool no_body_ = false;
   bool chunked_ = false;
   bool aborted_ = false;
+  int in_flight_ = 0;
   Fields trailers_;
   std::array<char, kBodyChunk> out_;
 };
@@ -192,13 +219,17 @@ std::optional<RequestHead> make_request_head(const bhttp::request_parser<bhttp::
     req.authority = req.target;
     req.scheme.clear();
   } else if (req.target.starts_with("http://") || req.target.starts_with("https://")) {
-    // absolute-form: its authority wins over Host (RFC 9112 §3.2.2)
+    // absolute-form: the target's authority is the one used (RFC 9112 §3.2.2)
     req.absolute_form = true;
     auto scheme_end = req.target.find("://");
     req.scheme = req.target.substr(0, scheme_end);
     auto auth_start = scheme_end + 3;
     auto path_start = req.target.find_first_of("/?", auth_start);
-    req.authority = req.target.substr(auth_start, path_start == std::string::npos ? std::string::npos : path_start - auth_start);
+    auto authority = req.target.substr(auth_start, path_start == std::string::npos ? std::string::npos : path_start - auth_start);
+    // A Host that names another authority is an ambiguity one hop may read differently from the
+    // next (smuggling, cache poisoning): refuse it instead of picking one (SPEC §6, issue 7).
+    if (hosts == 1 && !same_authority(authority, req.authority, req.scheme)) return std::nullopt;
+    req.authority = std::move(authority);
   }
   if (auto up = find_field(req.fields, "upgrade"); up && connection_has(req.fields, "upgrade") && req.method != "CONNECT")
     req.upgrade = std::string(trim(*up));
@@ -255,6 +286,10 @@ awaitable<void> serve_http1(net::Transport& t, ServerConn& conn) {
     in.erase(0, scan.length);
     if (!req) {
       co_await t.write_all(error_response(400, "Bad Request"));
+      co_return;
+    }
+    if (conn.limits.max_request_body && req->content_length.value_or(0) > conn.limits.max_request_body) {
+      co_await t.write_all(error_response(413, "Content Too Large"));
       co_return;
     }
     const auto& msg = parser.get();

@@ -12,12 +12,17 @@ namespace cmux::http {
 awaitable<void> H2Io::reader() {
   std::array<std::uint8_t, 16 * 1024> buf;
   while (!dead && !reading_done) {
+    in_read = true;
     auto [ec, n] = co_await transport.read_some({reinterpret_cast<char*>(buf.data()), buf.size()});
+    in_read = false;
     if (ec || n == 0) break;
     auto rv = nghttp2_session_mem_recv(session, buf.data(), n);
     if (rv < 0) {
       spdlog::debug("{} h2 protocol error: {}", label, nghttp2_strerror(static_cast<int>(rv)));
-      break;  // nghttp2 queued a GOAWAY; the writer flushes it
+      // nghttp2 returns these without a GOAWAY of its own.
+      if (rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) terminate(NGHTTP2_ENHANCE_YOUR_CALM);
+      else if (rv == NGHTTP2_ERR_CALLBACK_FAILURE || rv == NGHTTP2_ERR_NOMEM) terminate(NGHTTP2_INTERNAL_ERROR);
+      break;
     }
     signal_write();
     if (!nghttp2_session_want_read(session) && !nghttp2_session_want_write(session)) break;
@@ -40,7 +45,10 @@ awaitable<void> H2Io::writer() {
       out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
     }
     if (!out.empty()) {
-      if (co_await transport.write_all(out)) {
+      writing_since = std::chrono::steady_clock::now();
+      auto ec = co_await transport.write_all(out);
+      writing_since = std::chrono::steady_clock::time_point::max();
+      if (ec) {
         dead = true;
         break;
       }
@@ -50,31 +58,74 @@ awaitable<void> H2Io::writer() {
       break;
     co_await write_event.wait();
   }
+  // (A reader still parked on the socket means a timeout ended the session: nothing is unread.)
+  if (linger && !dead && !in_read) co_await linger_close();
   transport.close();  // wakes the reader if it still waits
 }
 
-awaitable<void> H2Io::pinger(std::chrono::milliseconds interval, std::chrono::milliseconds timeout) {
+void H2Io::terminate(std::uint32_t code) {
+  if (linger) return;
+  nghttp2_session_terminate_session(session, code);
+  linger = true;
+  reading_done = true;  // the reader stops after the current buffer
+  signal_write();
+}
+
+awaitable<void> H2Io::linger_close() {
+  // Closing with unread input makes the kernel send RST, and the peer may lose the GOAWAY we
+  // just wrote (nginx's lingering_close): half-close, then discard its bytes for a moment.
+  using namespace asio::experimental::awaitable_operators;
+  co_await transport.shutdown_write();
+  auto discard = [this]() -> awaitable<void> {
+    std::array<char, 16 * 1024> buf;
+    for (std::size_t total = 0; total < 1024 * 1024;) {
+      auto [ec, n] = co_await transport.read_some(buf);
+      if (ec || n == 0) co_return;
+      total += n;
+    }
+  };
+  asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::seconds(1));
+  co_await (discard() || timer.async_wait(use_nothrow));
+}
+
+awaitable<void> H2Io::watchdog(std::chrono::milliseconds interval, std::chrono::milliseconds timeout,
+                               std::chrono::milliseconds send_timeout) {
+  using Clock = std::chrono::steady_clock;
   asio::steady_timer timer(co_await asio::this_coro::executor);
+  auto next_ping = Clock::now() + interval;
+  auto ping_deadline = Clock::time_point::max();
   for (;;) {
-    timer.expires_after(interval);
+    auto now = Clock::now();
+    auto wake = ping_outstanding ? ping_deadline : next_ping;
+    // A write that starts while we sleep is looked at within 2 × send_timeout.
+    wake = std::min(wake, std::min(writing_since, now) + send_timeout);
+    timer.expires_at(wake);
     auto [ec] = co_await timer.async_wait(use_nothrow);
     if (ec) co_return;
-    ping_outstanding = true;
-    nghttp2_submit_ping(session, NGHTTP2_FLAG_NONE, nullptr);
-    signal_write();
-    timer.expires_after(timeout);
-    auto [ec2] = co_await timer.async_wait(use_nothrow);
-    if (ec2) co_return;
-    if (ping_outstanding) {
-      spdlog::debug("{} h2 PING unanswered, closing", label);
+    now = Clock::now();
+    if (writing_since != Clock::time_point::max() && now - writing_since >= send_timeout) {
+      spdlog::debug("{} h2 peer takes no data, closing", label);
       co_return;
+    }
+    if (ping_outstanding) {
+      if (now >= ping_deadline) {
+        spdlog::debug("{} h2 PING unanswered, closing", label);
+        co_return;
+      }
+    } else if (now >= next_ping) {
+      ping_outstanding = true;
+      nghttp2_submit_ping(session, NGHTTP2_FLAG_NONE, nullptr);
+      signal_write();
+      ping_deadline = now + timeout;
+      next_ping = now + interval;
     }
   }
 }
 
-awaitable<void> H2Io::run(std::chrono::milliseconds ping_interval, std::chrono::milliseconds ping_timeout) {
+awaitable<void> H2Io::run(std::chrono::milliseconds ping_interval, std::chrono::milliseconds ping_timeout,
+                          std::chrono::milliseconds send_timeout) {
   using namespace asio::experimental::awaitable_operators;
-  co_await ((reader() && writer()) || pinger(ping_interval, ping_timeout));
+  co_await ((reader() && writer()) || watchdog(ping_interval, ping_timeout, send_timeout));
   dead = true;
   transport.close();
 }

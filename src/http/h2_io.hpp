@@ -27,16 +27,27 @@ struct H2Io {
   bool reading_done = false;      // no more input will be fed (EOF, error, or shutting down)
   bool dead = false;              // nghttp2 or the socket failed: stop now
   bool ping_outstanding = false;  // cleared by the owner on PING ACK
+  bool linger = false;            // we ended the session with an error GOAWAY: let the peer read it
+  bool in_read = false;           // the reader waits for the socket
+  // Set while a write is in flight: a peer that takes nothing for `send_timeout` is dropped.
+  std::chrono::steady_clock::time_point writing_since = std::chrono::steady_clock::time_point::max();
 
   void signal_write() { write_event.notify(); }
+  // Ends the session with GOAWAY `code` (e.g. ENHANCE_YOUR_CALM): nothing more is read, the
+  // GOAWAY is flushed, then a lingering close lets the peer see it before the socket goes.
+  void terminate(std::uint32_t code);
 
-  // Until the connection is finished: (reader && writer) || pinger. Closes the transport.
-  awaitable<void> run(std::chrono::milliseconds ping_interval, std::chrono::milliseconds ping_timeout);
+  // Until the connection is finished: (reader && writer) || watchdog. Closes the transport.
+  awaitable<void> run(std::chrono::milliseconds ping_interval, std::chrono::milliseconds ping_timeout,
+                      std::chrono::milliseconds send_timeout);
 
  private:
   awaitable<void> reader();
   awaitable<void> writer();
-  awaitable<void> pinger(std::chrono::milliseconds interval, std::chrono::milliseconds timeout);
+  // PING liveness (every `interval`, answered within `timeout`) and write progress.
+  awaitable<void> watchdog(std::chrono::milliseconds interval, std::chrono::milliseconds timeout,
+                           std::chrono::milliseconds send_timeout);
+  awaitable<void> linger_close();
 };
 
 }  // namespace cmux::http

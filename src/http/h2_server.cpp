@@ -5,6 +5,8 @@
 #include <nghttp2/nghttp2.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/beast/http/error.hpp>
+
 #include <cstring>
 #include <map>
 #include <memory>
@@ -63,6 +65,11 @@ class H2Stream final : public Exchange, public net::ByteStream {
 
   std::int32_t id() const { return id_; }
   bool closed() const { return closed_; }
+  // Answered here, without the handler: 431 (header block too large) or 413 (Content-Length
+  // above the body limit); 0 = a request for the handler.
+  int refused_status() const;
+  // After the handler: waits until the queued response left (or the peer stopped taking it).
+  awaitable<void> flush_output();
   // Shared with the spawned handler's completion handler: Asio touches the slot after the
   // handler coroutine (which owns this stream) has finished.
   std::shared_ptr<asio::cancellation_signal> cancel = std::make_shared<asio::cancellation_signal>();
@@ -78,6 +85,10 @@ class H2Stream final : public Exchange, public net::ByteStream {
   RequestHead req_;
   Fields trailers_;
   bool header_error_ = false;
+  bool too_large_ = false;  // the header block broke the limits: answered 431, fields dropped
+  std::size_t header_bytes_ = 0;
+  std::size_t header_fields_ = 0;
+  bool reset_ = false;
   std::string protocol_;
   // inbound
   std::string in_buf_;
@@ -96,7 +107,11 @@ class H2Stream final : public Exchange, public net::ByteStream {
 class H2Session {
  public:
   H2Session(net::Transport& t, ServerConn& conn, const asio::any_io_executor& ex)
-      : io_(t, ex, "[C" + std::to_string(conn.info.id) + "]"), conn_(conn), ex_(ex), handlers_done_(ex) {}
+      : io_(t, ex, "[C" + std::to_string(conn.info.id) + "]"),
+        conn_(conn),
+        ex_(ex),
+        handlers_done_(ex),
+        glitches_(conn.limits.h2_glitch_burst, conn.limits.h2_glitch_rate) {}
   ~H2Session() {
     if (session_) nghttp2_session_del(session_);
   }
@@ -110,6 +125,8 @@ class H2Session {
   std::size_t high_water() const { return conn_.limits.output_high_water; }
 
  private:
+  static int on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user);
+  static int on_invalid_frame(nghttp2_session*, const nghttp2_frame* frame, int lib_error, void* user);
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user);
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name, std::size_t namelen,
                        const std::uint8_t* value, std::size_t valuelen, std::uint8_t flags, void* user);
@@ -124,6 +141,7 @@ class H2Session {
   awaitable<void> run_stream(std::shared_ptr<H2Stream> stream);
   void start_stream(H2Stream& stream);
   void update_idle_deadline();
+  void glitch();
 
   H2Io io_;
   ServerConn& conn_;
@@ -132,13 +150,31 @@ class H2Session {
   std::map<std::int32_t, std::shared_ptr<H2Stream>> streams_;
   net::Event handlers_done_;
   std::size_t running_handlers_ = 0;
+  GlitchBudget glitches_;
+  bool calming_ = false;  // GOAWAY ENHANCE_YOUR_CALM queued: read nothing more
 };
 
 // ---------------------------------------------------------------- H2Stream
 
 const ConnInfo& H2Stream::conn() const { return session_.conn().info; }
 
+int H2Stream::refused_status() const {
+  if (too_large_) return 431;
+  auto max_body = session_.conn().limits.max_request_body;
+  if (max_body && req_.content_length && *req_.content_length > max_body) return 413;
+  return 0;
+}
+
 void H2Stream::on_header(std::string_view name, std::string_view value, bool trailer) {
+  // HPACK bombs: count what the fields decompress to (RFC 9113 §6.5.2 sizes), keep nothing past
+  // the limits. The rest of the block is still decoded by nghttp2 (its table must stay in sync).
+  const auto& limits = session_.conn().limits.head;
+  header_bytes_ += name.size() + value.size() + 32;
+  if (!name.starts_with(':')) ++header_fields_;
+  if (too_large_ || header_bytes_ > limits.max_head_bytes || header_fields_ > limits.max_fields) {
+    too_large_ = true;
+    return;
+  }
   if (trailer) {
     trailers_.push_back({std::string(name), std::string(value)});
     return;
@@ -229,12 +265,24 @@ void H2Stream::on_close(std::uint32_t error_code) {
 awaitable<std::expected<BodyChunk, error_code>> H2Stream::read_body() {
   consume(reading_.size());
   reading_.clear();
-  while (in_pos_ == in_buf_.size() && !in_end_ && !closed_) co_await in_event_.wait();
+  while (in_pos_ == in_buf_.size() && !in_end_ && !closed_) {
+    bool more = co_await in_event_.wait_for(session_.conn().limits.body_idle);
+    if (!more) {
+      spdlog::debug("[C{}][S{}] request body idle, resetting", conn().id, id_);
+      abort();
+      co_return std::unexpected(asio::error::timed_out);
+    }
+  }
   if (in_pos_ < in_buf_.size()) {
     reading_.assign(in_buf_, in_pos_);
     in_buf_.clear();
     in_pos_ = 0;
     stats.request_body_bytes += reading_.size();
+    auto max_body = session_.conn().limits.max_request_body;
+    if (max_body && stats.request_body_bytes > max_body) {
+      abort();
+      co_return std::unexpected(boost::beast::http::error::body_limit);  // → 413 (client_body_failure)
+    }
     co_return BodyChunk{{reading_.data(), reading_.size()}, in_end_};
   }
   if (in_end_) co_return BodyChunk{{}, true};
@@ -297,15 +345,32 @@ awaitable<error_code> H2Stream::send_head(const ResponseHead& head, bool end_str
 
 ssize_t H2Stream::read_data(std::uint8_t* buf, std::size_t length, std::uint32_t* flags) {
   auto n = out_.read(session_.raw(), id_, buf, length, flags);
-  if (out_.pending() <= session_.high_water() / 2) out_event_.notify();  // the writer may go on
+  if (out_.pending() <= session_.high_water() / 2 && n > 0) out_event_.notify();  // progress: the writer may go on
   return n;
 }
 
 awaitable<error_code> H2Stream::wait_for_wire() {
   out_.resume(session_.raw(), id_);
   session_.signal_write();
-  while (!closed_ && out_.pending() > session_.high_water()) co_await out_event_.wait();
+  while (!closed_ && out_.pending() > session_.high_water()) {
+    bool moved = co_await out_event_.wait_for(session_.conn().limits.send_progress);
+    if (!moved) {
+      spdlog::debug("[C{}][S{}] peer takes no response data, resetting", conn().id, id_);
+      abort();
+      co_return asio::error::timed_out;
+    }
+  }
   co_return closed_ ? error_code(asio::error::connection_reset) : error_code{};
+}
+
+awaitable<void> H2Stream::flush_output() {
+  while (!closed_ && !reset_ && out_.pending() > 0) {
+    bool moved = co_await out_event_.wait_for(session_.conn().limits.send_progress);
+    if (!moved) {
+      spdlog::debug("[C{}][S{}] peer takes no response data, resetting", conn().id, id_);
+      abort();
+    }
+  }
 }
 
 awaitable<error_code> H2Stream::send_body(std::span<const char> data) {
@@ -330,7 +395,8 @@ awaitable<error_code> H2Stream::finish(const Fields& trailers) {
 }
 
 void H2Stream::abort() {
-  if (closed_) return;
+  if (closed_ || reset_) return;
+  reset_ = true;
   nghttp2_submit_rst_stream(session_.raw(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_INTERNAL_ERROR);
   session_.signal_write();
 }
@@ -339,12 +405,39 @@ void H2Stream::abort() {
 
 H2Session* self(void* user) { return static_cast<H2Session*>(user); }
 
+void H2Session::glitch() {
+  if (calming_ || glitches_.spend()) return;
+  calming_ = true;
+  spdlog::warn("[C{}] HTTP/2 flood from {}: GOAWAY ENHANCE_YOUR_CALM", conn_.info.id, conn_.info.peer);
+  io_.terminate(NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
+int H2Session::on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user) {
+  if (h2_glitch_frame(*hd)) self(user)->glitch();
+  return 0;
+}
+
+// Frames nghttp2 refused (a stream or connection error the peer caused): glitches too.
+int H2Session::on_invalid_frame(nghttp2_session*, const nghttp2_frame*, int, void* user) {
+  self(user)->glitch();
+  return 0;
+}
+
+// Extension frames reach on_begin_frame only when registered (below); their payload is dropped.
+int unpack_extension(nghttp2_session*, void**, const nghttp2_frame_hd*, void*) { return NGHTTP2_ERR_CANCEL; }
+int on_extension_chunk(nghttp2_session*, const nghttp2_frame_hd*, const std::uint8_t*, std::size_t, void*) {
+  return 0;
+}
+
 int H2Session::on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
   auto* s = self(user);
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   auto stream = std::make_shared<H2Stream>(*s, frame->hd.stream_id, s->ex_);
   nghttp2_session_set_stream_user_data(s->session_, frame->hd.stream_id, stream.get());
   s->streams_.emplace(frame->hd.stream_id, std::move(stream));
+  // Until the header block is complete nothing else moves on this connection (CONTINUATION
+  // must follow at once): a trickled block ends at the request-header timeout.
+  s->conn_.deadline.expires_after(s->conn_.limits.request_headers);
   return 0;
 }
 
@@ -362,7 +455,8 @@ int H2Session::on_header(nghttp2_session* session, const nghttp2_frame* frame, c
 // nghttp2 would silently drop some malformed fields (it calls this for them). A proxy must not
 // forward a request it cannot represent faithfully (RFC 9113 §8.1.1, §8.2.2): reset the stream.
 int H2Session::on_invalid_header(nghttp2_session*, const nghttp2_frame*, const std::uint8_t*, std::size_t,
-                                 const std::uint8_t*, std::size_t, std::uint8_t, void*) {
+                                 const std::uint8_t*, std::size_t, std::uint8_t, void* user) {
+  self(user)->glitch();
   return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // RST_STREAM for this stream only
 }
 
@@ -412,6 +506,10 @@ int H2Session::on_stream_close(nghttp2_session*, std::int32_t stream_id, std::ui
 bool H2Session::init() {
   nghttp2_session_callbacks* cbs = nullptr;
   nghttp2_session_callbacks_new(&cbs);
+  nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, on_begin_frame);
+  nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, on_invalid_frame);
+  nghttp2_session_callbacks_set_unpack_extension_callback(cbs, unpack_extension);
+  nghttp2_session_callbacks_set_on_extension_chunk_recv_callback(cbs, on_extension_chunk);
   nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
   nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
   nghttp2_session_callbacks_set_on_invalid_header_callback(cbs, on_invalid_header);
@@ -423,6 +521,10 @@ bool H2Session::init() {
   nghttp2_option_new(&opt);
   nghttp2_option_set_no_auto_window_update(opt, 1);
   nghttp2_option_set_max_settings(opt, 32);
+  // Every extension type (ALTSVC, ORIGIN, PRIORITY_UPDATE and unknown ones, which a server
+  // ignores) is routed through on_begin_frame so that a flood of them counts as glitches.
+  for (int type = NGHTTP2_CONTINUATION + 1; type <= 0xff; ++type)
+    nghttp2_option_set_user_recv_extension_type(opt, static_cast<std::uint8_t>(type));
 #ifdef CMUX_HAVE_NGHTTP2_RESET_RATE_LIMIT
   nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
 #endif
@@ -459,7 +561,8 @@ void H2Session::start_stream(H2Stream& stream) {
 
 awaitable<void> H2Session::run_stream(std::shared_ptr<H2Stream> stream) {
   try {
-    co_await conn_.handler(*stream);
+    if (int status = stream->refused_status()) co_await respond_text(*stream, status, reason_phrase(status));
+    else co_await conn_.handler(*stream);
   } catch (const boost::system::system_error& e) {
     // Cancellation (peer reset, connection gone) is routine, not a failure.
     if (e.code() == asio::error::operation_aborted) spdlog::debug("[C{}][S{}] handler cancelled", conn_.info.id, stream->id());
@@ -474,6 +577,7 @@ awaitable<void> H2Session::run_stream(std::shared_ptr<H2Stream> stream) {
     } else if (!stream->finished()) {
       stream->abort();
     }
+    co_await stream->flush_output();
   }
   if (--running_handlers_ == 0) handlers_done_.notify();
   update_idle_deadline();
@@ -491,8 +595,9 @@ awaitable<void> H2Session::run() {
                           NGHTTP2_NO_ERROR, nullptr, 0);
     signal_write();
   };
+  conn_.on_timeout = [this] { io_.terminate(NGHTTP2_NO_ERROR); };
   update_idle_deadline();
-  co_await io_.run(conn_.limits.h2_ping_interval, conn_.limits.h2_ping_timeout);
+  co_await io_.run(conn_.limits.h2_ping_interval, conn_.limits.h2_ping_timeout, conn_.limits.send_progress);
   // Stop every handler still running and wait for them: they reference this session.
   for (auto& [id, stream] : streams_) stream->on_close(NGHTTP2_CANCEL);
   streams_.clear();

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <utility>
 
 namespace cmux::http {
 namespace {
@@ -79,6 +80,24 @@ std::string to_lower(std::string_view s) {
   std::string out(s);
   std::transform(out.begin(), out.end(), out.begin(), ascii_lower);
   return out;
+}
+
+namespace {
+// "host:port" → host and port text; a bracketed IPv6 keeps its brackets; no port → "".
+std::pair<std::string_view, std::string_view> split_authority(std::string_view a) {
+  auto colon = a.rfind(':');
+  if (colon == std::string_view::npos || (a.starts_with('[') && a.find(']') > colon)) return {a, {}};
+  return {a.substr(0, colon), a.substr(colon + 1)};
+}
+}  // namespace
+
+bool same_authority(std::string_view a, std::string_view b, std::string_view scheme) {
+  std::string_view default_port = scheme == "https" ? "443" : "80";
+  auto [host_a, port_a] = split_authority(a);
+  auto [host_b, port_b] = split_authority(b);
+  if (port_a.empty()) port_a = default_port;
+  if (port_b.empty()) port_b = default_port;
+  return iequals(host_a, host_b) && port_a == port_b;
 }
 
 std::string_view trim(std::string_view s) {

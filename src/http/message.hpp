@@ -24,6 +24,9 @@ void remove_field(Fields& fields, std::string_view name);
 bool iequals(std::string_view a, std::string_view b);
 std::string to_lower(std::string_view s);
 std::string_view trim(std::string_view s);  // optional whitespace (SP / HTAB)
+// Whether two authorities name the same host and port for `scheme` ("http"/"https"):
+// ASCII case-insensitive, and an omitted port equals the scheme's default (80 / 443).
+bool same_authority(std::string_view a, std::string_view b, std::string_view scheme);
 
 enum class Version : std::uint8_t { http11, http2 };
 

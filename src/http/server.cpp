@@ -64,7 +64,7 @@ awaitable<void> Server::run_connection(tcp::socket socket, std::size_t worker) {
   net::Transport transport(std::move(socket));
   net::Deadline deadline(ex);
   ServerConn conn{ConnInfo{next_conn_id_++, worker, ec ? std::string("?") : net::format_authority(peer.address().to_string(), peer.port()), false}, handler_,
-                  options_.limits, deadline, false, {}};
+                  options_.limits, deadline, false, {}, {}};
   auto& registry = workers_[worker].conns;
   auto self = registry.insert(registry.end(), &conn);
   if (draining_) conn.draining = true;
@@ -75,14 +75,7 @@ awaitable<void> Server::run_connection(tcp::socket socket, std::size_t worker) {
     done = true;
     deadline.stop();
   };
-  auto watchdog = [&]() -> awaitable<void> {
-    co_await deadline.run();
-    if (!done) {
-      spdlog::debug("[C{}] timeout, closing", conn.info.id);
-      transport.close();
-    }
-  };
-  co_await (body() && watchdog());
+  co_await (body() && watch_deadline(conn, transport, done));
   registry.erase(self);
   transport.close();
   --active_;
@@ -113,7 +106,7 @@ awaitable<void> Server::serve(net::Transport& t, ServerConn& conn) {
 awaitable<void> serve_stream(net::Transport& t, ConnInfo info, const Handler& handler, const Limits& limits, bool h2) {
   using namespace asio::experimental::awaitable_operators;
   net::Deadline deadline(co_await asio::this_coro::executor);
-  ServerConn conn{std::move(info), handler, limits, deadline, false, {}};
+  ServerConn conn{std::move(info), handler, limits, deadline, false, {}, {}};
   bool done = false;
   auto body = [&]() -> awaitable<void> {
     if (h2) co_await serve_http2(t, conn);
@@ -121,11 +114,15 @@ awaitable<void> serve_stream(net::Transport& t, ConnInfo info, const Handler& ha
     done = true;
     deadline.stop();
   };
-  auto watchdog = [&]() -> awaitable<void> {
-    co_await deadline.run();
-    if (!done) t.close();
-  };
-  co_await (body() && watchdog());
+  co_await (body() && watch_deadline(conn, t, done));
+}
+
+awaitable<void> watch_deadline(ServerConn& conn, net::Transport& transport, const bool& done) {
+  co_await conn.deadline.run();
+  if (done) co_return;
+  spdlog::debug("[C{}] timeout, closing", conn.info.id);
+  if (conn.on_timeout && !conn.draining) conn.on_timeout();
+  else transport.close();
 }
 
 void Server::drain() {

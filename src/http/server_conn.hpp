@@ -16,7 +16,12 @@ struct ServerConn {
   net::Deadline& deadline;
   bool draining = false;                  // set by graceful shutdown
   std::function<void()> on_drain;         // installed by the protocol loop
+  std::function<void()> on_timeout;       // the deadline passed; default: close the socket
 };
+
+// Runs alongside a connection's protocol loop until `done`: when the deadline passes, HTTP/2
+// says goodbye with a GOAWAY (on_timeout), anything else (or a draining server) just closes.
+awaitable<void> watch_deadline(ServerConn& conn, net::Transport& transport, const bool& done);
 
 // The protocol loops. They return when the connection is finished.
 awaitable<void> serve_http1(net::Transport& transport, ServerConn& conn);

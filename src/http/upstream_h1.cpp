@@ -101,6 +101,8 @@ std::string serialize_request_head(const RequestHead& req, bool& chunked_body) {
 }
 
 UpstreamFailure client_body_failure(const error_code& ec) {
+  if (ec == bhttp::error::body_limit) return UpstreamFailure{"request body too large", false, false, 413};
+  if (ec == asio::error::timed_out) return UpstreamFailure{"request body timed out", false, false, 408};
   // A malformed body (bad chunk size, ...) is the client's fault: 400, never forwarded.
   bool malformed = ec.category() == bhttp::make_error_code(bhttp::error::bad_chunk).category() &&
                    ec != bhttp::error::partial_message;

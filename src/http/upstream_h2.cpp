@@ -332,7 +332,7 @@ void H2Client::shutdown(bool now) {
 
 awaitable<void> H2Client::run(std::shared_ptr<H2Client> self, std::function<void()> on_end) {
   (void)self;  // keeps the session alive while its loops run
-  co_await io_.run(options_.ping_interval, options_.ping_timeout);
+  co_await io_.run(options_.ping_interval, options_.ping_timeout, options_.send_timeout);
   goaway_ = true;
   settings_event_.notify();
   // Every stream still open lost its connection; wake their coroutines.

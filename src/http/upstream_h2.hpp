@@ -100,6 +100,7 @@ class H2Client : public std::enable_shared_from_this<H2Client> {
     std::chrono::milliseconds handshake_timeout = std::chrono::seconds(5);
     std::chrono::milliseconds ping_interval = std::chrono::seconds(30);
     std::chrono::milliseconds ping_timeout = std::chrono::seconds(10);
+    std::chrono::milliseconds send_timeout = std::chrono::seconds(60);  // a write that makes no progress
     std::size_t high_water = 64 * 1024;
     std::uint32_t max_header_list = 64 * 1024;
   };

@@ -26,6 +26,18 @@ class Event {
     pending_ = false;
   }
 
+  // wait() that gives up after `d`: false when the time ran out without a notify().
+  awaitable<bool> wait_for(std::chrono::steady_clock::duration d) {
+    if (!pending_) {
+      timer_.expires_after(d);
+      auto [ec] = co_await timer_.async_wait(use_nothrow);
+      timer_.expires_at(asio::steady_timer::time_point::max());
+      if (!ec && !pending_) co_return false;
+    }
+    pending_ = false;
+    co_return true;
+  }
+
  private:
   asio::steady_timer timer_;
   bool pending_ = false;

@@ -80,6 +80,7 @@ std::expected<std::unique_ptr<PreviewServer>, StartError> PreviewServer::start(P
   pool_options.resolve = std::move(*resolve);
   pool_options.h2.ping_interval = c.limits.h2_ping_interval;
   pool_options.h2.ping_timeout = c.limits.h2_ping_timeout;
+  pool_options.h2.send_timeout = c.limits.send_progress;
   pool_options.h2.handshake_timeout = c.limits.upstream_connect;
   pool_options.h2.max_header_list = static_cast<std::uint32_t>(c.limits.head.max_head_bytes);
   impl->pool = std::make_unique<http::UpstreamPool>(impl->threads, std::move(pool_options), impl->upstream);

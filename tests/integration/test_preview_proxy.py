@@ -353,18 +353,20 @@ class UnroutedHttp(ChainCase):
         self.assertEqual(self.cmux_requests(), before_req, "the request went through cmux-proxy")
         self.assertEqual(self.cmux_connections(), before_conn)
 
-    def test_absolute_form_target_wins_over_host_header(self):
-        # RFC 9112 §3.2.2: a proxy ignores the received Host of an absolute-form request and
-        # uses the target's authority. Routed: the Host override is the target's authority too.
+    def test_absolute_form_with_a_different_host_header_is_refused(self):
+        # An absolute-form target and a Host naming another authority are an ambiguity two hops
+        # could resolve differently (SPEC §6, smuggling): 400, nothing forwarded. The same Host
+        # (any case, default port spelled out or not) is fine.
         port = self.origin_.port
         before = self.cmux_requests()
-        resp = self.pp.request(CTX_UNROUTED, "GET", f"http://127.0.0.1:{port}/echo?u=1",
-                               host="elsewhere.example")
-        self.assertEcho(resp, "app", f"127.0.0.1:{port}", "/echo?u=1")
+        for ctx, host in ((CTX_UNROUTED, "127.0.0.1"), (CTX_BASE, "localhost")):
+            resp = self.pp.request(ctx, "GET", f"http://{host}:{port}/echo?u=1", host="elsewhere.example")
+            self.assertEqual(resp.status, 400)
         self.assertEqual(self.cmux_requests(), before)
-        resp = self.pp.request(CTX_BASE, "GET", f"http://localhost:{port}/echo?u=2",
-                               host="elsewhere.example")
-        self.assertEcho(resp, "app", f"localhost:{port}", "/echo?u=2")
+        resp = self.pp.request(CTX_UNROUTED, "GET", f"http://127.0.0.1:{port}/echo?u=2", host=f"127.0.0.1:{port}")
+        self.assertEcho(resp, "app", f"127.0.0.1:{port}", "/echo?u=2")
+        resp = self.pp.request(CTX_BASE, "GET", f"http://localhost:{port}/echo?u=3", host=f"LOCALHOST:{port}")
+        self.assertEcho(resp, "app", f"localhost:{port}", "/echo?u=3")
 
     def test_unrouted_upload_and_download(self):
         port = self.origin_.port

@@ -188,5 +188,33 @@ TEST(StripInternal, LeavesHopByHopAlone) {
   EXPECT_EQ(fields.size(), 2u);
 }
 
+
+struct SameAuthorityCase {
+  const char* a;
+  const char* b;
+  const char* scheme;
+  bool same;
+};
+class SameAuthorityTest : public ::testing::TestWithParam<SameAuthorityCase> {};
+TEST_P(SameAuthorityTest, ComparesHostAndEffectivePort) {
+  const auto& c = GetParam();
+  EXPECT_EQ(same_authority(c.a, c.b, c.scheme), c.same) << c.a << " vs " << c.b;
+  EXPECT_EQ(same_authority(c.b, c.a, c.scheme), c.same) << "symmetric";
+}
+INSTANTIATE_TEST_SUITE_P(Table, SameAuthorityTest,
+                         ::testing::Values(SameAuthorityCase{"localhost:5173", "localhost:5173", "http", true},
+                                           SameAuthorityCase{"LocalHost:5173", "localhost:5173", "http", true},
+                                           SameAuthorityCase{"example.com", "example.com:80", "http", true},
+                                           SameAuthorityCase{"example.com", "example.com:443", "https", true},
+                                           SameAuthorityCase{"example.com", "example.com:443", "http", false},
+                                           SameAuthorityCase{"example.com:8080", "example.com", "http", false},
+                                           SameAuthorityCase{"example.com", "elsewhere.example", "http", false},
+                                           SameAuthorityCase{"[::1]:3000", "[::1]:3000", "http", true},
+                                           SameAuthorityCase{"[::1]", "[::1]:80", "http", true},
+                                           SameAuthorityCase{"[::1]:3000", "[::2]:3000", "http", false},
+                                           SameAuthorityCase{"127.0.0.1:3000", "127.0.0.1:3001", "http", false},
+                                           SameAuthorityCase{"", "", "http", true},
+                                           SameAuthorityCase{"a:", "a:80", "http", true}));
+
 }  // namespace
 }  // namespace cmux::http
