@@ -1,6 +1,7 @@
 #include "preview/handler.hpp"
 
 #include <chrono>
+#include <exception>
 
 #include "http/server.hpp"
 #include "net/connect.hpp"
@@ -63,6 +64,7 @@ awaitable<void> PreviewHandler::run(http::Exchange& ex, const Bound* bound) {
   auto auth = http::find_field(req.fields, "proxy-authorization");
   std::shared_ptr<const Context> ctx = bound ? bound->ctx : auth ? contexts_.authenticate(*auth) : nullptr;
   Outcome outcome;
+  std::exception_ptr failure;
   if (!ctx) {
     // Every path (plain, CONNECT, upgrade) gets the same answer; the connection stays usable
     // so the client can retry with credentials.
@@ -71,12 +73,29 @@ awaitable<void> PreviewHandler::run(http::Exchange& ex, const Bound* bound) {
     http::Fields challenge{{"proxy-authenticate", std::string(kRealm)}};  // named: see handler.cpp of cmux-proxy
     co_await http::respond_text(ex, 407, "Proxy Authentication Required", std::move(challenge));
   } else {
-    outcome = co_await serve(ex, ctx, bound);
+    // A stream the HTTP/2 client resets (an EventSource closed by the page, a navigation away)
+    // cancels this coroutine, and the HTTP/2 upstream path unwinds with operation_aborted. The
+    // bookkeeping below must run all the same (else the request is never logged and
+    // active_streams never comes down); the exception then goes on to the protocol loop.
+    try {
+      outcome = co_await serve(ex, ctx, bound);
+    } catch (const boost::system::system_error& e) {
+      failure = std::current_exception();
+      outcome.error = e.code().message();
+    } catch (const std::exception& e) {
+      failure = std::current_exception();
+      outcome.error = e.what();
+    }
+    if (failure) {
+      outcome.status = ex.head_sent() ? ex.status() : 499;
+      outcome.target = bound && !req.is_connect() ? target_in_tunnel(req, bound->target, bound->tls) : target_of(req);
+    }
   }
   counters_.bytes_from_clients.fetch_add(ex.stats.request_body_bytes, std::memory_order_relaxed);
   counters_.bytes_to_clients.fetch_add(ex.stats.response_body_bytes, std::memory_order_relaxed);
   counters_.active_streams.fetch_sub(1, std::memory_order_relaxed);
   if (config_->log) log(ex, ctx.get(), outcome, bound != nullptr);
+  if (failure) std::rethrow_exception(failure);
 }
 
 http::Origin PreviewHandler::origin_of(const Rewritten& rw, const Context& ctx) const {
