@@ -269,5 +269,6 @@ int main(int argc, char** argv) {
   }
   io.stop();
   io.join();
+  io.shutdown();  // coroutines cut off by stop() reference the server and handler: destroy them first
   return 0;
 }

@@ -72,6 +72,7 @@ awaitable<void> Server::run_connection(tcp::socket socket, std::size_t worker) {
   bool done = false;
   auto body = [&]() -> awaitable<void> {
     co_await serve(transport, conn);
+    conn.forget_protocol();
     done = true;
     deadline.stop();
   };
@@ -111,6 +112,7 @@ awaitable<void> serve_stream(net::Transport& t, ConnInfo info, const Handler& ha
   auto body = [&]() -> awaitable<void> {
     if (h2) co_await serve_http2(t, conn);
     else co_await serve_http1(t, conn);
+    conn.forget_protocol();
     done = true;
     deadline.stop();
   };

@@ -17,6 +17,13 @@ struct ServerConn {
   bool draining = false;                  // set by graceful shutdown
   std::function<void()> on_drain;         // installed by the protocol loop
   std::function<void()> on_timeout;       // the deadline passed; default: close the socket
+
+  // The protocol loop has returned: its hooks point into its frame, which is gone. (The
+  // connection stays registered for drain() until its coroutine ends.)
+  void forget_protocol() {
+    on_drain = nullptr;
+    on_timeout = nullptr;
+  }
 };
 
 // Runs alongside a connection's protocol loop until `done`: when the deadline passes, HTTP/2

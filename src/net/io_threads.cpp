@@ -5,7 +5,7 @@ namespace cmux::net {
 IoThreads::IoThreads(std::size_t count) {
   if (count == 0) count = 1;
   for (std::size_t i = 0; i < count; ++i) {
-    contexts_.push_back(std::make_unique<asio::io_context>(1));
+    contexts_.push_back(std::make_unique<Context>(1));
     guards_.push_back(std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
         contexts_.back()->get_executor()));
   }
@@ -14,6 +14,17 @@ IoThreads::IoThreads(std::size_t count) {
 IoThreads::~IoThreads() {
   stop();
   join();
+  shutdown();
+}
+
+// Destroying the contexts one after the other freed context 0 before the frames pending on the
+// others ran their destructors, and forward_h2's Guard hands its stream to the session's home
+// thread (context 0) from there (ASan: heap-use-after-free at cmux-preview-proxy exit). So every
+// context is shut down first; what a destructor hands over stays queued and is destroyed with
+// its context. Idempotent.
+void IoThreads::shutdown() {
+  guards_.clear();
+  for (auto& ctx : contexts_) ctx->shutdown();
 }
 
 void IoThreads::start() {

@@ -27,11 +27,22 @@ class IoThreads {
   void release();
   void stop();  // forced
   void join();
+  // After join(): destroys every handler and suspended coroutine still pending on any context,
+  // while all contexts exist (a frame's destructor may hand work to another context). Call it
+  // before destroying what those coroutines reference; the destructor calls it too.
+  void shutdown();
   // Waits up to `timeout` for every thread to run out of work; false if some still run.
   bool wait_idle(std::chrono::milliseconds timeout);
 
  private:
-  std::vector<std::unique_ptr<asio::io_context>> contexts_;
+  // An io_context whose pending handlers and suspended coroutine frames can be destroyed
+  // (shutdown) before the context itself: see ~IoThreads.
+  class Context : public asio::io_context {
+   public:
+    using asio::io_context::io_context;
+    using asio::execution_context::shutdown;
+  };
+  std::vector<std::unique_ptr<Context>> contexts_;
   std::vector<std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>>> guards_;
   std::vector<std::thread> threads_;
   std::mutex mutex_;

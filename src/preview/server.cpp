@@ -195,6 +195,8 @@ void PreviewServer::stop() {
     impl.threads.release();
     if (!impl.threads.wait_idle(std::chrono::seconds(2))) impl.threads.stop();
     impl.threads.join();
+    // Coroutines cut off above reference the pool, handler and server: destroy them now.
+    impl.threads.shutdown();
     impl.minting.join();
   });
 }
