@@ -130,13 +130,7 @@ awaitable<void> H2Io::run(std::chrono::milliseconds ping_interval, std::chrono::
   transport.close();
 }
 
-void H2Outbox::append(std::span<const char> data) {
-  if (pos > 0 && pos == buf.size()) {
-    buf.clear();
-    pos = 0;
-  }
-  buf.append(data.data(), data.size());
-}
+void H2Outbox::append(std::span<const char> data) { append_compacting(buf, pos, data); }
 
 long H2Outbox::read(nghttp2_session* session, std::int32_t stream_id, std::uint8_t* out, std::size_t length,
                     std::uint32_t* flags) {

@@ -233,7 +233,7 @@ void H2Stream::on_data(const std::uint8_t* data, std::size_t len) {
     consume(len);
     return;
   }
-  in_buf_.append(reinterpret_cast<const char*>(data), len);
+  append_compacting(in_buf_, in_pos_, {reinterpret_cast<const char*>(data), len});
   in_event_.notify();
 }
 

@@ -64,7 +64,7 @@ void H2ClientStream::on_headers_end(bool end_stream) {
 }
 
 void H2ClientStream::on_data(const std::uint8_t* data, std::size_t len) {
-  in_buf_.append(reinterpret_cast<const char*>(data), len);
+  append_compacting(in_buf_, in_pos_, {reinterpret_cast<const char*>(data), len});
   in_event_.notify();
 }
 

@@ -326,6 +326,8 @@ class Bodies(ProxyTestCase):
             with self.subTest(direction="download", proto=proto):
                 self.download(proto, f"/bytes/{self.BIG}", self.BIG)
         hwm_kb = self.proxy_.status_kb("VmHWM")
+        if harness.sanitizer_build():
+            return  # ASan keeps freed blocks in quarantine, TSan shadows: RSS says nothing here
         self.assertLess(hwm_kb, 100 * 1024,
                         f"proxy peak RSS {hwm_kb} kB after 4 x 200 MiB: bodies are buffered")
 

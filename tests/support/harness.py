@@ -77,6 +77,17 @@ def proxy_binary() -> Path:
     return build_dir() / "bin" / "cmux-proxy"
 
 
+def sanitizer_build() -> bool:
+    """True when build_dir() is a sanitizer tree (CMUX_SANITIZE set in its CMakeCache.txt:
+    build-asan/, build-tsan/). Memory bounds of the normal build do not hold there (shadow
+    memory, ASan's quarantine of freed blocks); docs/security.md."""
+    try:
+        text = (build_dir() / "CMakeCache.txt").read_text(errors="replace")
+    except OSError:
+        return False
+    return re.search(r"^CMUX_SANITIZE:STRING=\S", text, re.M) is not None
+
+
 def require_binary(path: Path) -> Path:
     if not (path.is_file() and os.access(path, os.X_OK)):
         raise AssertionError(f"{path} is missing: build it first (make build)")
