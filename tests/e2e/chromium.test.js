@@ -47,25 +47,13 @@ const APP = 'app';
 const WS1_APP = 'ws1-app';
 const WS_MESSAGES = 100;
 
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  // Loopback goes THROUGH the proxy (Chromium bypasses it by default). playwright-core adds
-  // this to each context's bypass list too; it is named here so the intent is explicit.
-  '--proxy-bypass-list=<-loopback>',
-];
 
 // ------------------------------------------------------------------------------------------
 // processes
 
 // Child processes, temporary directories and their cleanup at exit are shared with the addon's
 // suites (tests/js/helpers.js): one implementation of "start it, wait for its ready line".
-const { startProcess, stopProcess, tmpDir, makeCerts } = require('../js/helpers.js');
+const { startProcess, stopProcess, tmpDir, makeCerts, CHROMIUM_ARGS } = require('../js/helpers.js');
 
 function startOrigin(host, name, port) {
   return startProcess(`origin ${name}`, process.execPath,

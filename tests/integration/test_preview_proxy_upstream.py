@@ -93,25 +93,6 @@ class TlsRelay:
             self.thread.join(5)
 
 
-def concurrent(n, fn, timeout=60):
-    """Runs fn(i) for i in range(n) in n threads released together; returns results in order
-    (an exception is returned as the result)."""
-    barrier = threading.Barrier(n, timeout=timeout)
-    results = [None] * n
-
-    def worker(i):
-        try:
-            barrier.wait()
-            results[i] = fn(i)
-        except Exception as exc:  # noqa: BLE001 - reported by the caller
-            results[i] = exc
-
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout)
-    return results
 
 
 class OneUpstreamConnection(ProxyTestCase):
@@ -148,7 +129,7 @@ class OneUpstreamConnection(ProxyTestCase):
                               body=f"request {i}".encode(), timeout=30)
 
         n = 200
-        results = concurrent(n, one)
+        results = harness.concurrent(n, one)
         for i, resp in enumerate(results):
             self.assertNotIsInstance(resp, Exception, f"request {i}: {resp!r}")
             self.assertEqual(resp.status, 200, (i, resp.body[:200]))
@@ -307,7 +288,7 @@ class Http1Upstream(ProxyTestCase):
         resp = pp.request(ctx, "GET", f"{url}/bytes/{n}", timeout=30)
         self.assertEqual(resp.status, 200)
         self.assertEqual(hashlib.sha256(resp.body).hexdigest(), harness.pattern_sha256(n))
-        results = concurrent(10, lambda i: pp.request(ctx, "GET", f"{url}/echo?c={i}",
+        results = harness.concurrent(10, lambda i: pp.request(ctx, "GET", f"{url}/echo?c={i}",
                                                       timeout=30))
         for i, r in enumerate(results):
             self.assertNotIsInstance(r, Exception, repr(r))

@@ -12,7 +12,6 @@ threads at the same time. It runs in every tree.
 import json
 import socket
 import sys
-import threading
 import unittest
 from pathlib import Path
 
@@ -24,25 +23,6 @@ from harness import MORPH_ROUTE, ProxyTestCase  # noqa: E402
 THREADS = "4"
 
 
-def concurrent(n, fn, timeout=120):
-    """Runs fn(i) for i in range(n) in n threads released together; returns the results in order
-    (an exception is returned as the result)."""
-    barrier = threading.Barrier(n, timeout=timeout)
-    results = [None] * n
-
-    def worker(i):
-        try:
-            barrier.wait()
-            results[i] = fn(i)
-        except Exception as exc:  # noqa: BLE001 - reported by the caller
-            results[i] = exc
-
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout)
-    return results
 
 
 def echo_upgrade(host, port, request_head: bytes, payload: bytes, timeout=30) -> bytes:
@@ -122,7 +102,7 @@ class CmuxProxyThreads(ProxyTestCase):
             return "ok"
 
         kinds = [h1_keepalive, h2_streams, upgrade, metrics]
-        results = concurrent(24, lambda i: kinds[i % len(kinds)](i))
+        results = harness.concurrent(24, lambda i: kinds[i % len(kinds)](i), timeout=120)
         for i, result in enumerate(results):
             self.assertEqual(result, "ok", f"{kinds[i % len(kinds)].__name__} #{i}: {result!r}")
         self.assertIsNone(proxy.died_unexpectedly())
@@ -193,7 +173,7 @@ class PreviewProxyThreads(ProxyTestCase):
             return "ok" if resp.status == 407 else f"status {resp.status}"
 
         kinds = [routed_h1, routed_h2, unrouted_connect, unauthenticated]
-        results = concurrent(24, lambda i: kinds[i % len(kinds)](i))
+        results = harness.concurrent(24, lambda i: kinds[i % len(kinds)](i), timeout=120)
         for i, result in enumerate(results):
             self.assertEqual(result, "ok", f"{kinds[i % len(kinds)].__name__} #{i}: {result!r}")
         self.assertIsNone(pp.died_unexpectedly())

@@ -310,7 +310,23 @@ function listen(server, port = 0, host = '127.0.0.1') {
   });
 }
 
+// Headless Chromium flags shared by the browser suites (tests/e2e/): no sandbox or GPU in CI, no
+// QUIC (the proxy speaks TCP), no background traffic, and loopback goes THROUGH the proxy
+// (Chromium bypasses it for loopback by default; playwright-core adds this to each context's
+// bypass list too, it is named here so the intent is explicit).
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--proxy-bypass-list=<-loopback>',
+];
+
 module.exports = {
+  CHROMIUM_ARGS,
   REPO,
   BUILD,
   MORPH_HOST,

@@ -1514,3 +1514,24 @@ class ProxyTestCase(unittest.TestCase):
         self.assertEqual(r.rc, 0, r.stderr)
         self.assertProxyError(r.status, r.header("content-type"), r.body, want_status,
                               want_message, prefix)
+
+
+def concurrent(n, fn, timeout=60):
+    """Runs fn(i) for i in range(n) in n threads released together; returns the results in order
+    (an exception is returned as the result)."""
+    barrier = threading.Barrier(n, timeout=timeout)
+    results = [None] * n
+
+    def worker(i):
+        try:
+            barrier.wait()
+            results[i] = fn(i)
+        except Exception as exc:  # noqa: BLE001 - reported by the caller
+            results[i] = exc
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    return results

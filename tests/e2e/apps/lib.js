@@ -15,6 +15,7 @@ const net = require('node:net');
 const path = require('node:path');
 
 const H = require('../../js/helpers.js');
+const { CHROMIUM_ARGS } = H;
 
 const HERE = __dirname;
 const BUILD = H.BUILD;
@@ -22,17 +23,6 @@ const CHROMIUM = process.env.CMUX_E2E_CHROMIUM || '/usr/bin/chromium';
 const MORPH_HOST = 'port-39379-morphvm-apps.http.cloud.morph.so';
 const ROUTE = `https://${MORPH_HOST}/`;
 
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  // Loopback goes THROUGH the proxy (Chromium bypasses it for loopback by default).
-  '--proxy-bypass-list=<-loopback>',
-];
 
 function requireBuilt() {
   for (const bin of ['cmux-proxy', 'cmux-preview-proxy']) {
