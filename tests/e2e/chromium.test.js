@@ -356,7 +356,11 @@ for (const scheme of ['http', 'https']) {
       assert.equal(o.result.fetchProtocol, hopProtocol, 'nextHopProtocol of the fetch()');
       // The first navigation of a context (the one that met the 407 challenge) may report an
       // empty nextHopProtocol through an http:// proxy; a second one must report the hop.
-      const again = await loadApp(local.page1, url);
+      // Observed like the first load, so that its log lines have all arrived before the next
+      // test starts counting (under ASan the fetch's line could land in test 2's window).
+      const reload = await observe(() => loadApp(local.page1, url), sawPage(1, 'app'));
+      assert.ok(sawPage(1, 'app')(reload), `the reload was not logged: ${JSON.stringify(reload.events)}`);
+      const again = reload.result;
       assertApp(again, APP, `localhost:${state.port}`);
       assert.equal(again.navProtocol, hopProtocol, 'nextHopProtocol of the http page');
       note(`[${scheme} proxy] 1 http page: nextHopProtocol nav=${JSON.stringify(o.result.navProtocol)} ` +
