@@ -31,6 +31,10 @@ struct H2Io {
   bool in_read = false;           // the reader waits for the socket
   // Set while a write is in flight: a peer that takes nothing for `send_timeout` is dropped.
   std::chrono::steady_clock::time_point writing_since = std::chrono::steady_clock::time_point::max();
+  // What the writer sends next: nghttp2's frames, and DATA payloads appended straight from the
+  // streams' outboxes (send_data_frame). Sent once it holds kBatch bytes or nothing more is ready.
+  std::string out;
+  static constexpr std::size_t kBatch = 64 * 1024;
 
   void signal_write() { write_event.notify(); }
   // Ends the session with GOAWAY `code` (e.g. ENHANCE_YOUR_CALM): nothing more is read, the
@@ -69,6 +73,13 @@ inline void append_compacting(std::string& buf, std::size_t& pos, std::span<cons
 // The outgoing DATA of one stream, shared by the server's response streams and the client's
 // request streams: bytes queued by the stream's writer, handed to nghttp2's data source, then
 // END_STREAM (with trailers when there are any).
+struct H2Outbox;
+
+// nghttp2_send_data_callback body for a DATA frame whose read callback set NO_COPY: the frame
+// header and `length` bytes of `box` go to `io.out` (one copy instead of two through nghttp2's
+// frame buffer). NGHTTP2_ERR_WOULDBLOCK while a full batch waits: nghttp2 asks again later.
+int send_data_frame(H2Io& io, const std::uint8_t* framehd, std::size_t length, H2Outbox& box);
+
 struct H2Outbox {
   std::string buf;
   std::size_t pos = 0;
@@ -78,10 +89,13 @@ struct H2Outbox {
 
   std::size_t pending() const { return buf.size() - pos; }
   void append(std::span<const char> data);
-  // nghttp2_data_source_read_callback body: copies up to `length` bytes; the last call sets
-  // EOF and submits the trailers; with nothing queued yet, NGHTTP2_ERR_DEFERRED.
+  // nghttp2_data_source_read_callback body: promises up to `length` bytes, sent without a copy
+  // by send_data_frame(); the last call sets EOF and submits the trailers; with nothing queued
+  // yet, NGHTTP2_ERR_DEFERRED.
   long read(nghttp2_session* session, std::int32_t stream_id, std::uint8_t* out, std::size_t length,
             std::uint32_t* flags);
+  // Moves `n` queued bytes to `out`.
+  void take(std::size_t n, std::string& out);
   // Tells nghttp2 that data (or the end) is there, if it was waiting.
   void resume(nghttp2_session* session, std::int32_t stream_id);
 };

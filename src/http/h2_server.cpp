@@ -62,6 +62,7 @@ class H2Stream final : public Exchange, public net::ByteStream {
   }
   void on_close(std::uint32_t error_code);
   ssize_t read_data(std::uint8_t* buf, std::size_t length, std::uint32_t* flags);
+  int send_data_frame(const std::uint8_t* framehd, std::size_t length);
 
   std::int32_t id() const { return id_; }
   bool closed() const { return closed_; }
@@ -122,6 +123,7 @@ class H2Session {
   nghttp2_session* raw() { return session_; }
   ServerConn& conn() { return conn_; }
   void signal_write() { io_.signal_write(); }
+  H2Io& io() { return io_; }
   std::size_t high_water() const { return conn_.limits.output_high_water; }
 
  private:
@@ -311,6 +313,10 @@ ssize_t data_source_read(nghttp2_session*, std::int32_t, std::uint8_t* buf, std:
                          std::uint32_t* flags, nghttp2_data_source* source, void*) {
   return static_cast<H2Stream*>(source->ptr)->read_data(buf, length, flags);
 }
+int send_data(nghttp2_session*, nghttp2_frame*, const std::uint8_t* framehd, std::size_t length,
+              nghttp2_data_source* source, void*) {
+  return static_cast<H2Stream*>(source->ptr)->send_data_frame(framehd, length);
+}
 }  // namespace
 
 awaitable<error_code> H2Stream::send_head(const ResponseHead& head, bool end_stream) {
@@ -344,9 +350,13 @@ awaitable<error_code> H2Stream::send_head(const ResponseHead& head, bool end_str
 }
 
 ssize_t H2Stream::read_data(std::uint8_t* buf, std::size_t length, std::uint32_t* flags) {
-  auto n = out_.read(session_.raw(), id_, buf, length, flags);
-  if (out_.pending() <= session_.high_water() / 2 && n > 0) out_event_.notify();  // progress: the writer may go on
-  return n;
+  return out_.read(session_.raw(), id_, buf, length, flags);
+}
+
+int H2Stream::send_data_frame(const std::uint8_t* framehd, std::size_t length) {
+  int rv = http::send_data_frame(session_.io(), framehd, length, out_);
+  if (rv == 0 && length > 0 && out_.pending() <= session_.high_water() / 2) out_event_.notify();  // the writer may go on
+  return rv;
 }
 
 awaitable<error_code> H2Stream::wait_for_wire() {
@@ -516,6 +526,7 @@ bool H2Session::init() {
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+  nghttp2_session_callbacks_set_send_data_callback(cbs, send_data);
 
   nghttp2_option* opt = nullptr;
   nghttp2_option_new(&opt);

@@ -5,6 +5,8 @@
 
 #include <boost/beast/core/detail/base64.hpp>
 #include <charconv>
+#include <limits>
+#include <memory>
 
 #include "http/h1_beast.hpp"
 #include "net/relay.hpp"
@@ -31,6 +33,41 @@ std::string websocket_key() {
 std::string error_text(const error_code& ec) {
   if (ec == asio::error::eof || ec == bhttp::error::partial_message) return "connection closed by upstream";
   return ec.message();
+}
+
+// A response body that is not chunked: Content-Length bytes, or (no length) everything up to
+// the upstream's EOF. What came with the head goes out first; then every read lands in one
+// buffer that is handed to the exchange as it is (Beast's parser would copy each byte twice).
+struct IdentityBody {
+  error_code upstream;           // the upstream failed (or ended early)
+  bool downstream_gone = false;  // the client side failed
+};
+
+constexpr std::size_t kIdentityChunk = 64 * 1024;
+
+awaitable<IdentityBody> relay_identity_body(Exchange& ex, net::ByteStream& up, std::string& in,
+                                            std::optional<std::uint64_t> length) {
+  std::uint64_t left = length.value_or(std::numeric_limits<std::uint64_t>::max());
+  if (!in.empty()) {
+    std::span<const char> head_part(in.data(), static_cast<std::size_t>(std::min<std::uint64_t>(in.size(), left)));
+    std::size_t n = head_part.size();
+    if (co_await ex.send_body(head_part)) co_return IdentityBody{{}, true};
+    in.erase(0, n);
+    left -= n;
+  }
+  if (left == 0) co_return IdentityBody{};
+  auto size = static_cast<std::size_t>(std::min<std::uint64_t>(left, kIdentityChunk));
+  auto buf = std::make_unique_for_overwrite<char[]>(size);
+  while (left > 0) {
+    std::span<char> room(buf.get(), static_cast<std::size_t>(std::min<std::uint64_t>(size, left)));
+    auto [ec, n] = co_await up.read_some(room);
+    if (ec == asio::error::eof && !length) break;
+    if (ec) co_return IdentityBody{ec};
+    left -= n;
+    std::span<const char> got(buf.get(), n);
+    if (co_await ex.send_body(got)) co_return IdentityBody{{}, true};
+  }
+  co_return IdentityBody{};
 }
 
 }  // namespace
@@ -228,7 +265,16 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
 
   bool end_stream = parser->is_done();
   if (auto ec = co_await ex.send_head(resp, end_stream)) co_return ForwardResult{resp.status, false, false, false};
-  if (!end_stream) {
+  if (!end_stream && !framing->chunked) {
+    auto body = co_await relay_identity_body(ex, up.t, up.in, framing->content_length);
+    if (body.downstream_gone) co_return ForwardResult{resp.status, false, false, false};
+    if (body.upstream) {
+      ex.abort();  // never present a truncated body as complete
+      co_return std::unexpected(UpstreamFailure{error_text(body.upstream), true, false});
+    }
+    const Fields no_trailers;
+    if (auto ec = co_await ex.finish(no_trailers)) co_return ForwardResult{resp.status, false, false, false};
+  } else if (!end_stream) {
     std::array<char, 16 * 1024> body;
     for (;;) {
       auto r = co_await pull_body(*parser, up.in, up.t, body);

@@ -115,9 +115,13 @@ awaitable<std::pair<error_code, std::size_t>> H2ClientStream::read_some(std::spa
 }
 
 long H2ClientStream::read_data(std::uint8_t* buf, std::size_t length, std::uint32_t* flags) {
-  auto n = out_.read(session_->session_, id_, buf, length, flags);
-  if (out_.pending() <= session_->options_.high_water / 2) out_event_.notify();  // the writer may go on
-  return n;
+  return out_.read(session_->session_, id_, buf, length, flags);
+}
+
+int H2ClientStream::send_data_frame(const std::uint8_t* framehd, std::size_t length) {
+  int rv = http::send_data_frame(session_->io_, framehd, length, out_);
+  if (rv == 0 && out_.pending() <= session_->options_.high_water / 2) out_event_.notify();  // the writer may go on
+  return rv;
 }
 
 awaitable<error_code> H2ClientStream::wait_for_wire() {
@@ -158,6 +162,11 @@ H2Client* client(void* user) { return static_cast<H2Client*>(user); }
 long data_source_read(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length, std::uint32_t* flags,
                       nghttp2_data_source* source, void*) {
   return static_cast<H2ClientStream*>(source->ptr)->read_data(buf, length, flags);
+}
+
+int send_data(nghttp2_session*, nghttp2_frame*, const std::uint8_t* framehd, std::size_t length,
+              nghttp2_data_source* source, void*) {
+  return static_cast<H2ClientStream*>(source->ptr)->send_data_frame(framehd, length);
 }
 
 }  // namespace
@@ -246,6 +255,7 @@ bool H2Client::init() {
   nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, on_frame_not_send);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+  nghttp2_session_callbacks_set_send_data_callback(cbs, send_data);
   nghttp2_option* opt = nullptr;
   nghttp2_option_new(&opt);
   nghttp2_option_set_no_auto_window_update(opt, 1);

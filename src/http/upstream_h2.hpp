@@ -63,6 +63,7 @@ class H2ClientStream final : public net::ByteStream {
 
   // nghttp2's data source for the request body.
   long read_data(std::uint8_t* buf, std::size_t length, std::uint32_t* flags);
+  int send_data_frame(const std::uint8_t* framehd, std::size_t length);
 
  private:
   friend class H2Client;

@@ -11,6 +11,10 @@
 
 #include "net/byte_stream.hpp"
 
+namespace cmux::tls {
+class Stream;
+}
+
 namespace cmux::net {
 
 class Transport final : public ByteStream {
@@ -43,13 +47,10 @@ class Transport final : public ByteStream {
 
   tcp::socket& socket() { return socket_; }
 
-  class LowerAdapter;  // an Asio AsyncStream over `lower_`, for ssl::stream
-
  private:
   tcp::socket socket_;  // never opened when lower_ is set
   ByteStream* lower_ = nullptr;
-  std::unique_ptr<ssl::stream<tcp::socket&>> tls_;
-  std::unique_ptr<ssl::stream<LowerAdapter>> lower_tls_;
+  std::unique_ptr<tls::Stream> tls_;  // over socket_ or lower_
   std::string replay_;
   std::size_t replay_pos_ = 0;
 };
