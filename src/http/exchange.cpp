@@ -9,10 +9,20 @@ awaitable<void> respond_text(Exchange& ex, int status, std::string_view body, Fi
   head.fields.push_back({"content-type", "text/plain; charset=utf-8"});
   head.fields.push_back({"content-length", std::to_string(body.size())});
   head.content_length = body.size();
-  if (co_await ex.send_head(head, body.empty())) co_return;
-  if (body.empty()) co_return;
-  if (co_await ex.send_body(body)) co_return;
-  co_await ex.finish({});
+  if (body.empty()) {
+    co_await ex.send_head(head, true);
+    co_return;
+  }
+  co_await ex.send_head_and_body(head, body, true);
+}
+
+awaitable<error_code> Exchange::send_head_and_body(const ResponseHead& head, std::span<const char> body,
+                                                   bool end_stream) {
+  if (auto ec = co_await send_head(head, false)) co_return ec;
+  if (auto ec = co_await send_body(body)) co_return ec;
+  if (!end_stream) co_return error_code{};
+  const Fields no_trailers;
+  co_return co_await finish(no_trailers);
 }
 
 awaitable<void> Exchange::client_gone() {

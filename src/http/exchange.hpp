@@ -52,6 +52,10 @@ class Exchange {
   virtual awaitable<error_code> send_head(const ResponseHead& head, bool end_stream) = 0;
   virtual awaitable<error_code> send_body(std::span<const char> data) = 0;
   virtual awaitable<error_code> finish(const Fields& trailers) = 0;
+  // send_head() and the first piece of the body at once (HTTP/1.1: one write for both);
+  // `end_stream`: that piece is the whole body, and the response is finished.
+  virtual awaitable<error_code> send_head_and_body(const ResponseHead& head, std::span<const char> body,
+                                                   bool end_stream);
   // The response cannot be completed: reset the stream / close the connection so the
   // client never takes a truncated body for a complete one.
   virtual void abort() = 0;

@@ -80,6 +80,42 @@ class H1ServerExchange final : public Exchange {
   }
 
   awaitable<error_code> send_head(const ResponseHead& head, bool end_stream) override {
+    std::string out = serialize_head(head, end_stream);
+    Progress progress(*this, conn_.limits.send_progress);
+    co_return co_await t_.write_all(out);
+  }
+
+  awaitable<error_code> send_head_and_body(const ResponseHead& head, std::span<const char> body,
+                                           bool end_stream) override {
+    std::string out = serialize_head(head, false);
+    if (no_body_) body = {};
+    stats.response_body_bytes += body.size();
+    char size_line[24];
+    std::array<asio::const_buffer, 4> bufs;
+    std::size_t n = 0;
+    bufs[n++] = asio::buffer(out);
+    std::string last;
+    if (!chunked_) {
+      bufs[n++] = asio::buffer(body.data(), body.size());
+    } else {
+      if (!body.empty()) {
+        bufs[n++] = asio::buffer(size_line, format_chunk_size(size_line, body.size()));
+        // The chunk's CRLF goes with the last chunk when there is one.
+        last = end_stream ? "\r\n" + last_chunk({}) : std::string("\r\n");
+        bufs[n++] = asio::buffer(body.data(), body.size());
+      } else if (end_stream) {
+        last = last_chunk({});
+      }
+      if (!last.empty()) bufs[n++] = asio::buffer(last);
+    }
+    if (end_stream && !tunnel_) finished_ = true;
+    Progress progress(*this, conn_.limits.send_progress);
+    std::span<const asio::const_buffer> all(bufs.data(), n);
+    co_return co_await t_.write_gather(all);
+  }
+
+  // The status line and fields; decides the framing (Content-Length, chunked, none).
+  std::string serialize_head(const ResponseHead& head, bool end_stream) {
     status_ = head.status;
     head_sent_ = true;
     bool is_head = req_.method == "HEAD";
@@ -120,8 +156,7 @@ class H1ServerExchange final : public Exchange {
     if (!keep_alive_ && !tunnel_) out += "connection: close\r\n";
     out += "\r\n";
     if (end_stream && !tunnel_) finished_ = true;
-    Progress progress(*this, conn_.limits.send_progress);
-    co_return co_await t_.write_all(out);
+    return out;
   }
 
   awaitable<error_code> send_body(std::span<const char> data) override {

@@ -45,13 +45,16 @@ struct IdentityBody {
 
 constexpr std::size_t kIdentityChunk = 64 * 1024;
 
-awaitable<IdentityBody> relay_identity_body(Exchange& ex, net::ByteStream& up, std::string& in,
-                                            std::optional<std::uint64_t> length) {
+awaitable<IdentityBody> relay_identity_body(Exchange& ex, const ResponseHead& resp, net::ByteStream& up,
+                                            std::string& in, std::optional<std::uint64_t> length) {
   std::uint64_t left = length.value_or(std::numeric_limits<std::uint64_t>::max());
-  if (!in.empty()) {
+  if (in.empty()) {
+    if (co_await ex.send_head(resp, false)) co_return IdentityBody{{}, true};
+  } else {
+    // The response head and what came with it leave together (often the whole body).
     std::span<const char> head_part(in.data(), static_cast<std::size_t>(std::min<std::uint64_t>(in.size(), left)));
     std::size_t n = head_part.size();
-    if (co_await ex.send_body(head_part)) co_return IdentityBody{{}, true};
+    if (co_await ex.send_head_and_body(resp, head_part, n == left)) co_return IdentityBody{{}, true};
     in.erase(0, n);
     left -= n;
   }
@@ -264,9 +267,8 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
   }
 
   bool end_stream = parser->is_done();
-  if (auto ec = co_await ex.send_head(resp, end_stream)) co_return ForwardResult{resp.status, false, false, false};
   if (!end_stream && !framing->chunked) {
-    auto body = co_await relay_identity_body(ex, up.t, up.in, framing->content_length);
+    auto body = co_await relay_identity_body(ex, resp, up.t, up.in, framing->content_length);
     if (body.downstream_gone) co_return ForwardResult{resp.status, false, false, false};
     if (body.upstream) {
       ex.abort();  // never present a truncated body as complete
@@ -274,6 +276,8 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
     }
     const Fields no_trailers;
     if (auto ec = co_await ex.finish(no_trailers)) co_return ForwardResult{resp.status, false, false, false};
+  } else if (auto ec = co_await ex.send_head(resp, end_stream)) {
+    co_return ForwardResult{resp.status, false, false, false};
   } else if (!end_stream) {
     std::array<char, 16 * 1024> body;
     for (;;) {

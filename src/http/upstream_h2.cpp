@@ -98,20 +98,42 @@ awaitable<std::pair<error_code, std::size_t>> H2ClientStream::read_some(std::spa
   if (in_pos_ < in_buf_.size()) {
     std::size_t n = std::min(buf.size(), in_buf_.size() - in_pos_);
     std::memcpy(buf.data(), in_buf_.data() + in_pos_, n);
-    in_pos_ += n;
-    if (in_pos_ == in_buf_.size()) {
-      in_buf_.clear();
-      in_pos_ = 0;
-    }
-    if (!closed_) {
-      nghttp2_session_consume(session_->session_, id_, n);  // flow control follows consumption
-      session_->signal_write();
-    }
+    consumed(n);
     co_return std::pair{error_code{}, n};
   }
+  co_return std::pair{end_error(), std::size_t{0}};
+}
+
+awaitable<error_code> H2ClientStream::read_into(std::string& out, std::size_t max) {
+  while (in_pos_ == in_buf_.size() && !in_end_ && !closed_) co_await in_event_.wait();
+  out.clear();
+  std::size_t n = std::min(max, in_buf_.size() - in_pos_);
+  if (n == 0) co_return end_error();
+  if (in_pos_ == 0 && n == in_buf_.size()) {
+    out.swap(in_buf_);  // in_buf_ takes out's old storage for what comes next
+    in_buf_.clear();
+  } else {
+    out.assign(in_buf_, in_pos_, n);
+  }
+  consumed(n);
+  co_return error_code{};
+}
+
+void H2ClientStream::consumed(std::size_t n) {
+  in_pos_ += n;
+  if (in_pos_ >= in_buf_.size()) {
+    in_buf_.clear();
+    in_pos_ = 0;
+  }
+  if (!closed_) {
+    nghttp2_session_consume(session_->session_, id_, n);  // flow control follows consumption
+    session_->signal_write();
+  }
+}
+
+error_code H2ClientStream::end_error() const {
   // END_STREAM seen (closed_ may be set with NO_ERROR too): a clean end.
-  if (in_end_) co_return std::pair{error_code(asio::error::eof), std::size_t{0}};
-  co_return std::pair{error_code(asio::error::connection_reset), std::size_t{0}};
+  return in_end_ ? error_code(asio::error::eof) : error_code(asio::error::connection_reset);
 }
 
 long H2ClientStream::read_data(std::uint8_t* buf, std::size_t length, std::uint32_t* flags) {
@@ -356,6 +378,9 @@ awaitable<void> H2Client::run(std::shared_ptr<H2Client> self, std::function<void
 
 namespace {
 
+// A response body goes on in the pieces it arrived in, up to this much at a time.
+constexpr std::size_t kMaxBodyPiece = 256 * 1024;
+
 awaitable<std::expected<std::shared_ptr<H2ClientStream>, error_code>> open_stream(std::shared_ptr<H2Client> session,
                                                                                   const RequestHead& req, bool body) {
   co_return session->open(req, body);
@@ -430,16 +455,16 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h2(Exchange& ex
 
   if (co_await ex.send_head(resp, head.ended)) co_return ForwardResult{resp.status, false, false, true};
   if (!head.ended) {
-    std::array<char, 16 * 1024> body;
+    std::string body;
     for (;;) {
-      auto [ec, n] = co_await net::run_on(home, [&] { return stream.read_some(body); });
+      auto ec = co_await net::run_on(home, [&] { return stream.read_into(body, kMaxBodyPiece); });
       if (ec == asio::error::eof) break;
       if (ec) {
         ex.abort();  // never present a truncated body as complete
         // The stream is closed: its state no longer changes on the session's thread.
         co_return std::unexpected(UpstreamFailure{stream.failure_reason(), true, false});
       }
-      if (co_await ex.send_body({body.data(), n})) co_return ForwardResult{resp.status, false, false, true};
+      if (co_await ex.send_body(body)) co_return ForwardResult{resp.status, false, false, true};
     }
     Fields trailers = stream.trailers();  // complete before END_STREAM was reported
     strip_hop_by_hop(trailers);

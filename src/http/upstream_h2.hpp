@@ -40,6 +40,9 @@ class H2ClientStream final : public net::ByteStream {
   awaitable<Head> wait_head();
   // Response body; {eof, 0} after END_STREAM (trailers() then valid).
   awaitable<std::pair<error_code, std::size_t>> read_some(std::span<char> buf) override;
+  // read_some() that hands over what arrived (up to `max` bytes) by moving the stream's buffer
+  // into `out` when it can, not by copying: response bodies go on in the pieces they came in.
+  awaitable<error_code> read_into(std::string& out, std::size_t max);
   const Fields& trailers() const { return trailers_; }
   bool response_ended() const { return in_end_ && in_pos_ == in_buf_.size(); }
 
@@ -72,6 +75,8 @@ class H2ClientStream final : public net::ByteStream {
   void on_data(const std::uint8_t* data, std::size_t len);
   void on_close(std::uint32_t code, bool session_lost);
   awaitable<error_code> wait_for_wire();
+  void consumed(std::size_t n);  // response bytes taken by the reader: flow control follows
+  error_code end_error() const;
 
   std::shared_ptr<H2Client> session_;
   std::int32_t id_ = -1;

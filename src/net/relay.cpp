@@ -1,14 +1,19 @@
 #include "net/relay.hpp"
 
-#include <array>
+#include <vector>
 
 namespace cmux::net {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Each direction starts with a small buffer (an idle WebSocket costs little) and grows it while
+// reads fill it: bulk transfers move 256 KiB per read and write instead of 16 KiB.
+constexpr std::size_t kFirstBuffer = 16 * 1024;
+constexpr std::size_t kMaxBuffer = 256 * 1024;
+
 awaitable<void> pump(ByteStream& from, ByteStream& to, std::uint64_t& count, Clock::time_point& last) {
-  std::array<char, 16 * 1024> buf;
+  std::vector<char> buf(kFirstBuffer);
   for (;;) {
     auto [ec, n] = co_await from.read_some(buf);
     if (ec || n == 0) {
@@ -27,6 +32,7 @@ awaitable<void> pump(ByteStream& from, ByteStream& to, std::uint64_t& count, Clo
       co_return;
     }
     count += n;
+    if (n == buf.size() && buf.size() < kMaxBuffer) buf.resize(buf.size() * 2);
   }
 }
 
