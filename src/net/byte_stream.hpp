@@ -20,6 +20,9 @@ class ByteStream {
   virtual awaitable<error_code> shutdown_write() = 0;
   // Abortive close; pending operations complete with an error.
   virtual void close() = 0;
+  // The TCP socket under this stream when its bytes may move socket to socket without passing
+  // through it (no TLS, no framing, nothing buffered): relay() then uses splice(2).
+  virtual tcp::socket* plain_socket() { return nullptr; }
 };
 
 }  // namespace cmux::net

@@ -1,5 +1,9 @@
 #include "net/relay.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <vector>
 
 namespace cmux::net {
@@ -36,6 +40,72 @@ awaitable<void> pump(ByteStream& from, ByteStream& to, std::uint64_t& count, Clo
   }
 }
 
+// TCP to TCP: splice(2) through a pipe, so the bytes never enter user space.
+constexpr std::size_t kPipeSize = 256 * 1024;
+
+struct Pipe {
+  int fd[2] = {-1, -1};
+  Pipe() {
+    if (::pipe2(fd, O_NONBLOCK | O_CLOEXEC) != 0) fd[0] = fd[1] = -1;
+    else ::fcntl(fd[1], F_SETPIPE_SZ, static_cast<int>(kPipeSize));  // best effort
+  }
+  ~Pipe() {
+    for (int f : fd)
+      if (f >= 0) ::close(f);
+  }
+  bool ok() const { return fd[0] >= 0; }
+};
+
+awaitable<void> splice_pump(tcp::socket& from_sock, tcp::socket& to_sock, ByteStream& from, ByteStream& to,
+                            std::uint64_t& count, Clock::time_point& last) {
+  Pipe pipe;
+  error_code ec;
+  from_sock.native_non_blocking(true, ec);
+  if (!ec) to_sock.native_non_blocking(true, ec);
+  if (!pipe.ok() || ec) {
+    co_await pump(from, to, count, last);
+    co_return;
+  }
+  auto fail = [&] {
+    from.close();
+    to.close();
+  };
+  constexpr unsigned kFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+  for (;;) {
+    ssize_t n = ::splice(from_sock.native_handle(), nullptr, pipe.fd[1], nullptr, kPipeSize, kFlags);
+    if (n < 0 && errno == EAGAIN) {
+      auto [wec] = co_await from_sock.async_wait(tcp::socket::wait_read, use_nothrow);
+      if (wec) co_return fail();
+      continue;
+    }
+    if (n < 0) co_return fail();
+    if (n == 0) {
+      co_await to.shutdown_write();  // half-close: the other direction keeps flowing
+      co_return;
+    }
+    last = Clock::now();
+    for (auto left = static_cast<std::size_t>(n); left > 0;) {
+      ssize_t m = ::splice(pipe.fd[0], nullptr, to_sock.native_handle(), nullptr, left, kFlags);
+      if (m < 0 && errno == EAGAIN) {
+        auto [wec] = co_await to_sock.async_wait(tcp::socket::wait_write, use_nothrow);
+        if (wec) co_return fail();
+        continue;
+      }
+      if (m <= 0) co_return fail();
+      left -= static_cast<std::size_t>(m);
+    }
+    count += static_cast<std::uint64_t>(n);
+  }
+}
+
+// Either pump, for one direction.
+awaitable<void> move_bytes(ByteStream& from, ByteStream& to, std::uint64_t& count, Clock::time_point& last) {
+  tcp::socket* in = from.plain_socket();
+  tcp::socket* out = to.plain_socket();
+  if (in && out) co_await splice_pump(*in, *out, from, to, count, last);
+  else co_await pump(from, to, count, last);
+}
+
 awaitable<void> watchdog(const Clock::time_point& last, std::chrono::milliseconds idle) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {
@@ -53,7 +123,7 @@ awaitable<RelayStats> relay(ByteStream& a, ByteStream& b, std::chrono::milliseco
   using namespace asio::experimental::awaitable_operators;
   RelayStats stats;
   Clock::time_point last = Clock::now();
-  auto result = co_await ((pump(a, b, stats.a_to_b, last) && pump(b, a, stats.b_to_a, last)) ||
+  auto result = co_await ((move_bytes(a, b, stats.a_to_b, last) && move_bytes(b, a, stats.b_to_a, last)) ||
                           watchdog(last, idle_timeout));
   if (result.index() == 1) {
     stats.idle_timeout = true;

@@ -44,6 +44,7 @@ class Transport final : public ByteStream {
   awaitable<error_code> write_gather(std::span<const asio::const_buffer> bufs);
   awaitable<error_code> shutdown_write() override;
   void close() override;
+  tcp::socket* plain_socket() override { return !lower_ && !tls_ && buffered() == 0 ? &socket_ : nullptr; }
 
   tcp::socket& socket() { return socket_; }
 
