@@ -64,6 +64,9 @@ class Exchange {
   // socket). HTTP/2 needs no watch: a stream reset cancels the handler. Waiting for a slow
   // upstream races against this so long polls do not outlive their client.
   virtual awaitable<void> client_gone();
+  // Whether client_gone() can complete now (HTTP/1.1 with the request read); when it cannot,
+  // racing against it only costs (a parallel group, a timer and a frame per request).
+  virtual bool can_tell_client_gone() const { return false; }
 
   bool head_sent() const { return head_sent_; }
   bool finished() const { return finished_; }

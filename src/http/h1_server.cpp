@@ -184,11 +184,14 @@ class H1ServerExchange final : public Exchange {
     t_.close();
   }
 
+  // Only meaningful once the request is fully read and nothing is buffered: readability
+  // then means EOF, a reset, or pipelined bytes (which we must not consume here).
+  bool can_tell_client_gone() const override {
+    return t_.has_socket() && parser_.is_done() && in_.empty() && t_.buffered() == 0;
+  }
+
   awaitable<void> client_gone() override {
-    // Only meaningful once the request is fully read and nothing is buffered: readability
-    // then means EOF, a reset, or pipelined bytes (which we must not consume here).
-    if (!t_.has_socket() || !parser_.is_done() || !in_.empty() || t_.buffered() > 0)
-      co_return co_await Exchange::client_gone();
+    if (!can_tell_client_gone()) co_return co_await Exchange::client_gone();
     auto [ec] = co_await t_.socket().async_wait(tcp::socket::wait_read, use_nothrow);
     if (ec) co_return;
     char byte;

@@ -213,10 +213,16 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
     auto scan = scan_head(up.in, limits.head);
     if (!scan) co_return std::unexpected(UpstreamFailure{"invalid response head", false, false});
     if (scan->length == 0) {
-      using namespace asio::experimental::awaitable_operators;
-      auto raced = co_await (up.t.read_some(tmp) || ex.client_gone());
-      if (raced.index() == 1) co_return std::unexpected(UpstreamFailure{"client went away", false, false, 499});
-      auto [ec, n] = std::get<0>(raced);
+      std::pair<error_code, std::size_t> got;
+      if (ex.can_tell_client_gone()) {
+        using namespace asio::experimental::awaitable_operators;
+        auto raced = co_await (up.t.read_some(tmp) || ex.client_gone());
+        if (raced.index() == 1) co_return std::unexpected(UpstreamFailure{"client went away", false, false, 499});
+        got = std::get<0>(raced);
+      } else {
+        got = co_await up.t.read_some(tmp);
+      }
+      auto [ec, n] = got;
       if (ec || n == 0) {
         std::string reason = send_error ? *send_error : error_text(ec ? ec : error_code(asio::error::eof));
         co_return std::unexpected(UpstreamFailure{reason, false, !received_any});

@@ -428,11 +428,13 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h2(Exchange& ex
   }
 
   H2ClientStream::Head head;
-  {
+  if (ex.can_tell_client_gone()) {
     using namespace asio::experimental::awaitable_operators;
     auto raced = co_await (net::run_on(home, [&] { return stream.wait_head(); }) || ex.client_gone());
     if (raced.index() == 1) co_return std::unexpected(UpstreamFailure{"client went away", false, false, 499});
     head = std::move(std::get<0>(raced));
+  } else {
+    head = co_await net::run_on(home, [&] { return stream.wait_head(); });
   }
   if (!head.head) co_return std::unexpected(UpstreamFailure{head.reason, false, head.retryable && !body_read});
   ResponseHead resp = std::move(*head.head);
