@@ -2,7 +2,6 @@
 // server and client sides of the HTTP/1.1 codec).
 #pragma once
 
-#include <array>
 #include <boost/beast/http.hpp>
 #include <expected>
 #include <span>
@@ -27,6 +26,17 @@ Fields beast_fields(const bhttp::header<isRequest, bhttp::fields>& h, std::size_
     out.push_back({to_lower(f.name_string()), std::string(f.value())});
   }
   return out;
+}
+
+// One read from `stream`, appended to `in`: no bounce buffer in the coroutine's frame (a
+// 16 KiB array there makes every frame a large allocation) and no copy out of one.
+inline awaitable<std::pair<error_code, std::size_t>> read_append(net::ByteStream& stream, std::string& in,
+                                                                 std::size_t max = 16 * 1024) {
+  std::size_t old = in.size();
+  in.resize_and_overwrite(old + max, [](char*, std::size_t n) { return n; });  // filled by the read
+  auto r = co_await stream.read_some({in.data() + old, max});
+  in.resize(old + r.second);
+  co_return r;
 }
 
 // Pulls the next piece of body out of a Beast parser whose header is done, reading more
@@ -55,15 +65,13 @@ awaitable<std::expected<BodyRead, error_code>> pull_body(Parser& parser, std::st
       if (produced > 0 || parser.is_done()) co_return BodyRead{produced, parser.is_done()};
       if (used > 0 && ec != bhttp::error::need_more) continue;
     }
-    std::array<char, 16 * 1024> tmp;
-    auto [rec, n] = co_await stream.read_some(tmp);
+    auto [rec, n] = co_await read_append(stream, in);
     if (rec == boost::asio::error::eof && parser.need_eof()) {
       parser.put_eof(ec);
       if (ec) co_return std::unexpected(ec);
       co_return BodyRead{0, true};
     }
     if (rec) co_return std::unexpected(rec == boost::asio::error::eof ? bhttp::error::partial_message : rec);
-    in.append(tmp.data(), n);
   }
 }
 

@@ -44,6 +44,7 @@ struct IdentityBody {
 };
 
 constexpr std::size_t kIdentityChunk = 64 * 1024;
+constexpr std::size_t kChunkedPiece = 16 * 1024;  // decoded chunked body per send
 
 awaitable<IdentityBody> relay_identity_body(Exchange& ex, const ResponseHead& resp, net::ByteStream& up,
                                             std::string& in, std::optional<std::uint64_t> length) {
@@ -208,7 +209,6 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
   std::optional<Parser> parser;
   std::string response_head;
   bool received_any = !up.in.empty();
-  std::array<char, 16 * 1024> tmp;
   for (;;) {
     auto scan = scan_head(up.in, limits.head);
     if (!scan) co_return std::unexpected(UpstreamFailure{"invalid response head", false, false});
@@ -216,11 +216,11 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
       std::pair<error_code, std::size_t> got;
       if (ex.can_tell_client_gone()) {
         using namespace asio::experimental::awaitable_operators;
-        auto raced = co_await (up.t.read_some(tmp) || ex.client_gone());
+        auto raced = co_await (read_append(up.t, up.in) || ex.client_gone());
         if (raced.index() == 1) co_return std::unexpected(UpstreamFailure{"client went away", false, false, 499});
         got = std::get<0>(raced);
       } else {
-        got = co_await up.t.read_some(tmp);
+        got = co_await read_append(up.t, up.in);
       }
       auto [ec, n] = got;
       if (ec || n == 0) {
@@ -228,7 +228,6 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
         co_return std::unexpected(UpstreamFailure{reason, false, !received_any});
       }
       received_any = true;
-      up.in.append(tmp.data(), n);
       continue;
     }
     up.in.erase(0, scan->skipped);
@@ -285,15 +284,17 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
   } else if (auto ec = co_await ex.send_head(resp, end_stream)) {
     co_return ForwardResult{resp.status, false, false, false};
   } else if (!end_stream) {
-    std::array<char, 16 * 1024> body;
+    auto body = std::make_unique_for_overwrite<char[]>(kChunkedPiece);
+    std::span<char> room(body.get(), kChunkedPiece);
     for (;;) {
-      auto r = co_await pull_body(*parser, up.in, up.t, body);
+      auto r = co_await pull_body(*parser, up.in, up.t, room);
       if (!r) {
         ex.abort();  // never present a truncated body as complete
         co_return std::unexpected(UpstreamFailure{error_text(r.error()), true, false});
       }
       if (r->size) {
-        if (auto ec = co_await ex.send_body({body.data(), r->size})) co_return ForwardResult{resp.status, false, false, false};
+        std::span<const char> piece(body.get(), r->size);
+        if (auto ec = co_await ex.send_body(piece)) co_return ForwardResult{resp.status, false, false, false};
       }
       if (r->end) break;
     }

@@ -101,6 +101,9 @@ class ListenPorts(ProxyTestCase):
         a port held by someone else may be released at any moment, which would make the test
         depend on another test run's timing."""
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # As the proxy's own listener does: a connection of an earlier test in TIME_WAIT on the
+        # port is not a process holding it.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.addCleanup(s.close)
 
         def bound():
