@@ -52,6 +52,9 @@ class Exchange {
   virtual awaitable<error_code> send_head(const ResponseHead& head, bool end_stream) = 0;
   virtual awaitable<error_code> send_body(std::span<const char> data) = 0;
   virtual awaitable<error_code> finish(const Fields& trailers) = 0;
+  // How much body to hand to send_body() at a time: HTTP/2 streams share their connection's
+  // output budget, so a proxy with many streams open reads its upstreams in smaller pieces.
+  virtual std::size_t body_piece_hint() const { return 64 * 1024; }
   // send_head() and the first piece of the body at once (HTTP/1.1: one write for both);
   // `end_stream`: that piece is the whole body, and the response is finished.
   virtual awaitable<error_code> send_head_and_body(const ResponseHead& head, std::span<const char> body,

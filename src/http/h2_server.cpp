@@ -5,8 +5,8 @@
 #include <nghttp2/nghttp2.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/beast/http/error.hpp>
-
 #include <cstring>
 #include <map>
 #include <memory>
@@ -34,6 +34,7 @@ class H2Stream final : public Exchange, public net::ByteStream {
   awaitable<std::expected<BodyChunk, error_code>> read_body() override;
   awaitable<error_code> send_head(const ResponseHead& head, bool end_stream) override;
   awaitable<error_code> send_body(std::span<const char> data) override;
+  std::size_t body_piece_hint() const override;
   awaitable<error_code> finish(const Fields& trailers) override;
   void abort() override;
   net::ByteStream& tunnel() override { return *this; }
@@ -124,7 +125,16 @@ class H2Session {
   ServerConn& conn() { return conn_; }
   void signal_write() { io_.signal_write(); }
   H2Io& io() { return io_; }
-  std::size_t high_water() const { return conn_.limits.output_high_water; }
+  // Response bytes a stream may queue before its writer waits: the connection's budget shared
+  // by its open streams, between 16 KiB and the configured high water. Memory is bounded per
+  // connection (1 000 streams of 100 KiB took 180 MB at 64 KiB each), and one big download
+  // still gets the whole high water.
+  std::size_t high_water() const {
+    constexpr std::size_t kConnectionBudget = 1024 * 1024;
+    constexpr std::size_t kFloor = 16 * 1024;
+    std::size_t share = kConnectionBudget / std::max<std::size_t>(1, streams_.size());
+    return std::clamp(share, std::min(kFloor, conn_.limits.output_high_water), conn_.limits.output_high_water);
+  }
 
  private:
   static int on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user);
@@ -382,6 +392,8 @@ awaitable<void> H2Stream::flush_output() {
     }
   }
 }
+
+std::size_t H2Stream::body_piece_hint() const { return session_.high_water(); }
 
 awaitable<error_code> H2Stream::send_body(std::span<const char> data) {
   if (!closed_) stats.response_body_bytes += data.size();

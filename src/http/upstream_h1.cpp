@@ -45,6 +45,9 @@ struct IdentityBody {
 
 constexpr std::size_t kIdentityChunk = 64 * 1024;
 constexpr std::size_t kChunkedPiece = 16 * 1024;  // decoded chunked body per send
+// Reads while waiting for a response head: a head and a small body fit; the rest of a large
+// body is read into the body's own buffer. The connection keeps this capacity while pooled.
+constexpr std::size_t kHeadRead = 4 * 1024;
 
 awaitable<IdentityBody> relay_identity_body(Exchange& ex, const ResponseHead& resp, net::ByteStream& up,
                                             std::string& in, std::optional<std::uint64_t> length) {
@@ -60,7 +63,7 @@ awaitable<IdentityBody> relay_identity_body(Exchange& ex, const ResponseHead& re
     left -= n;
   }
   if (left == 0) co_return IdentityBody{};
-  auto size = static_cast<std::size_t>(std::min<std::uint64_t>(left, kIdentityChunk));
+  auto size = static_cast<std::size_t>(std::min<std::uint64_t>(left, std::min(kIdentityChunk, ex.body_piece_hint())));
   auto buf = std::make_unique_for_overwrite<char[]>(size);
   while (left > 0) {
     std::span<char> room(buf.get(), static_cast<std::size_t>(std::min<std::uint64_t>(size, left)));
@@ -216,11 +219,11 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
       std::pair<error_code, std::size_t> got;
       if (ex.can_tell_client_gone()) {
         using namespace asio::experimental::awaitable_operators;
-        auto raced = co_await (read_append(up.t, up.in) || ex.client_gone());
+        auto raced = co_await (read_append(up.t, up.in, kHeadRead) || ex.client_gone());
         if (raced.index() == 1) co_return std::unexpected(UpstreamFailure{"client went away", false, false, 499});
         got = std::get<0>(raced);
       } else {
-        got = co_await read_append(up.t, up.in);
+        got = co_await read_append(up.t, up.in, kHeadRead);
       }
       auto [ec, n] = got;
       if (ec || n == 0) {
