@@ -1,5 +1,9 @@
 #include "net/io_threads.hpp"
 
+#include <pthread.h>
+
+#include <csignal>
+
 namespace cmux::net {
 
 IoThreads::IoThreads(std::size_t count) {
@@ -30,6 +34,13 @@ void IoThreads::shutdown() {
 void IoThreads::start() {
   for (auto& ctx : contexts_) {
     threads_.emplace_back([this, c = ctx.get()] {
+      // splice(2) into a socket the peer reset raises SIGPIPE (splice has no MSG_NOSIGNAL);
+      // blocked here, it stays pending on this thread and the call fails with EPIPE, whatever
+      // the host process (the CLIs, Node, Electron) does with the signal.
+      sigset_t pipe;
+      sigemptyset(&pipe);
+      sigaddset(&pipe, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
       c->run();
       std::lock_guard lock(mutex_);
       ++finished_;

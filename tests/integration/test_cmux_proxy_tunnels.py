@@ -282,6 +282,48 @@ class ConnectH1(ProxyTestCase):
         self.assertIsNotNone(parsed, data[:300])
         self.assertEqual(parsed[0], 200)
 
+    def test_client_reset_while_the_origin_streams_leaves_the_proxy_alive(self):
+        # A TCP-to-TCP tunnel is spliced; splice(2) into a socket the peer reset raises SIGPIPE
+        # (it has no MSG_NOSIGNAL), which killed cmux-proxy. The client half-closes (the proxy's
+        # socket goes to CLOSE_WAIT), then closes with unread data (a RST): the next splice
+        # into it fails with EPIPE.
+        server = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(server.close)
+        stop = threading.Event()
+
+        def stream():
+            while not stop.is_set():
+                try:
+                    peer, _ = server.accept()
+                except OSError:
+                    return
+                with peer:
+                    try:
+                        while not stop.is_set():
+                            peer.sendall(b"x" * 65536)
+                    except OSError:
+                        pass
+
+        thread = threading.Thread(target=stream, daemon=True)
+        thread.start()
+        self.addCleanup(thread.join, 10)
+        self.addCleanup(stop.set)
+        port = server.getsockname()[1]
+        for _ in range(5):
+            conn = self.connect(port)
+            status, _, _, _ = conn.read_head()
+            self.assertEqual(status, 200)
+            self.assertGreater(len(conn.sock.recv(65536)), 0)
+            conn.sock.shutdown(socket.SHUT_WR)
+            conn.sock.recv(65536)
+            conn.close()
+        resp = self.connect(self.origin_.port)
+        status, _, _, _ = resp.read_head()
+        self.assertEqual(status, 200)
+        got = resp.request("GET", "/echo", [("Host", "after.example")])
+        self.assertEqual(got.status, 200)
+        self.assertTrue(self.proxy_.alive(), "cmux-proxy died (SIGPIPE from splice?)")
+
     def test_connect_to_closed_port_is_502_never_200(self):
         conn = self.connect(harness.free_port())
         resp = conn.read_response("CONNECT")
