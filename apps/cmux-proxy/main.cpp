@@ -170,7 +170,7 @@ int main(int argc, char** argv) {
       spdlog::error("{}", ctx.error());
       return 2;
     }
-    options.tls = *ctx;
+    options.tls = [ctx = *ctx] { return ctx; };
   }
 
   net::IoThreads io(threads);

@@ -87,8 +87,9 @@ awaitable<void> Server::serve(net::Transport& t, ServerConn& conn) {
   auto kind = co_await net::sniff(t);
   if (!kind) co_return;
   if (*kind == net::Sniffed::tls) {
-    if (!options_.tls) co_return;
-    if (auto ec = co_await t.accept_tls(*options_.tls)) {
+    auto ctx = options_.tls ? options_.tls() : nullptr;
+    if (!ctx) co_return;
+    if (auto ec = co_await t.accept_tls(*ctx)) {
       spdlog::debug("[C{}] TLS handshake failed: {}", conn.info.id, ec.message());
       co_return;
     }

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <expected>
+#include <functional>
 #include <list>
 #include <memory>
 #include <vector>
@@ -18,7 +19,9 @@ namespace cmux::http {
 
 struct ServerOptions {
   Limits limits;
-  std::shared_ptr<ssl::context> tls;  // null: cleartext only
+  // The context a TLS connection is accepted with, asked for each one (so it can be built on
+  // first use); empty, or a null context: cleartext only.
+  std::function<std::shared_ptr<ssl::context>()> tls;
 };
 
 // Serves HTTP/1.1 (or HTTP/2 when `h2`) on a transport the caller owns — the inside of an

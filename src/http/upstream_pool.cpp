@@ -47,9 +47,10 @@ awaitable<std::expected<std::unique_ptr<UpstreamConn>, std::string>> UpstreamPoo
   if (!conn) co_return std::unexpected(conn.error().message());
   (*conn)->key = origin.key();
   if (!origin.tls) co_return std::move(*conn);
-  if (!options_.tls) co_return std::unexpected("TLS upstreams are not configured");
+  auto ctx = options_.tls ? options_.tls->get() : nullptr;
+  if (!ctx) co_return std::unexpected("TLS upstreams are not configured");
   const std::string& name = origin.host;
-  auto ec = co_await (*conn)->t.connect_tls(*options_.tls, [&](SSL* ssl) { return tls::prepare_client(ssl, name, alpn); });
+  auto ec = co_await (*conn)->t.connect_tls(*ctx, [&](SSL* ssl) { return tls::prepare_client(ssl, name, alpn); });
   if (ec) {
     counters_.connect_errors.fetch_add(1, std::memory_order_relaxed);
     co_return std::unexpected("TLS handshake with " + origin.key() + " failed: " + ec.message());

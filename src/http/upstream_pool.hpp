@@ -18,6 +18,7 @@
 #include "http/upstream_h1.hpp"
 #include "http/upstream_h2.hpp"
 #include "net/io_threads.hpp"
+#include "tls/client_context.hpp"
 
 namespace cmux::http {
 
@@ -39,7 +40,7 @@ struct UpstreamCounters {
 
 struct UpstreamPoolOptions {
   Limits limits;
-  std::shared_ptr<ssl::context> tls;  // client context; null: no TLS upstreams
+  std::shared_ptr<tls::ClientContext> tls;  // null: no TLS upstreams
   // Connect overrides: "host:port" (lower-case, IPv6 bracketed) -> {ip, port}.
   std::unordered_map<std::string, std::pair<std::string, std::uint16_t>> resolve;
   std::size_t h1_max_idle = 64;

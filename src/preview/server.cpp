@@ -69,7 +69,7 @@ std::expected<std::unique_ptr<PreviewServer>, StartError> PreviewServer::start(P
   }
   auto resolve = parse_resolve(config.resolve);
   if (!resolve) return std::unexpected(resolve.error());
-  auto tls = tls::make_client_context(config.upstream_ca_pems);
+  auto tls = tls::ClientContext::make(config.upstream_ca_pems);
   if (!tls) return std::unexpected(invalid(tls.error()));
 
   auto impl = std::make_unique<Impl>(std::move(config));
@@ -116,10 +116,14 @@ std::expected<std::unique_ptr<PreviewServer>, StartError> PreviewServer::start(P
   server_options.limits = c.limits;
   if (impl->ca) {
     // TLS straight on the listener (first byte 0x16): Chromium can use https://127.0.0.1:<port>
-    // as an HTTP/2 proxy.
-    auto listener_tls = impl->ca->listener_context();
-    if (listener_tls) server_options.tls = *listener_tls;
-    else if (c.log) c.log(LogEvent{"ca-error", {{"message", listener_tls.error()}}});
+    // as an HTTP/2 proxy. Its certificate is minted by the first such connection (then cached
+    // by the CA), so a proxy that never sees one never initialises OpenSSL's TLS side.
+    server_options.tls = [ca = impl->ca, log]() -> std::shared_ptr<ssl::context> {
+      auto listener_tls = ca->listener_context();
+      if (listener_tls) return *listener_tls;
+      if (log) log(LogEvent{"ca-error", {{"message", listener_tls.error()}}});
+      return nullptr;
+    };
   }
   auto* handler = impl->handler.get();
   impl->server = std::make_unique<http::Server>(
