@@ -43,7 +43,7 @@ struct UpstreamPoolOptions {
   std::shared_ptr<tls::ClientContext> tls;  // null: no TLS upstreams
   // Connect overrides: "host:port" (lower-case, IPv6 bracketed) -> {ip, port}.
   std::unordered_map<std::string, std::pair<std::string, std::uint16_t>> resolve;
-  std::size_t h1_max_idle = 64;
+  std::size_t h1_max_idle = 256;
   std::chrono::seconds h1_only_for = std::chrono::minutes(5);
   H2Client::Options h2;
 };
