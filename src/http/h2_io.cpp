@@ -129,7 +129,23 @@ awaitable<void> H2Io::run(std::chrono::milliseconds ping_interval, std::chrono::
   transport.close();
 }
 
-void H2Outbox::append(std::span<const char> data) { append_compacting(buf, pos, data); }
+void H2Outbox::append(std::span<const char> data) {
+  unlend();
+  append_compacting(buf, pos, data);
+}
+
+void H2Outbox::lend(std::span<const char> data) {
+  buf.clear();
+  pos = 0;
+  lent = data.empty() ? std::span<const char>{} : data;
+}
+
+void H2Outbox::unlend() {
+  if (!lent.data()) return;
+  buf.assign(lent.data() + pos, lent.size() - pos);
+  lent = {};
+  pos = 0;
+}
 
 long H2Outbox::read(nghttp2_session* session, std::int32_t stream_id, std::uint8_t* out, std::size_t length,
                     std::uint32_t* flags) {
@@ -155,6 +171,15 @@ long H2Outbox::read(nghttp2_session* session, std::int32_t stream_id, std::uint8
 }
 
 void H2Outbox::take(std::size_t n, std::string& out) {
+  if (lent.data()) {
+    out.append(lent.data() + pos, n);
+    pos += n;
+    if (pos == lent.size()) {
+      lent = {};
+      pos = 0;
+    }
+    return;
+  }
   out.append(buf, pos, n);
   pos += n;
   if (pos == buf.size()) {

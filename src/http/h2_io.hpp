@@ -82,13 +82,19 @@ int send_data_frame(H2Io& io, const std::uint8_t* framehd, std::size_t length, H
 
 struct H2Outbox {
   std::string buf;
+  std::span<const char> lent;  // when set: the queued bytes, borrowed from the writer (buf unused)
   std::size_t pos = 0;
   bool end = false;       // no more data after what is queued
   bool deferred = false;  // nghttp2 is waiting for data: resume() when some arrives
   Fields trailers;
 
-  std::size_t pending() const { return buf.size() - pos; }
+  std::size_t pending() const { return (lent.data() ? lent.size() : buf.size()) - pos; }
   void append(std::span<const char> data);
+  // Queues `data` without copying it; only while nothing else is queued. The caller keeps
+  // `data` alive until pending() is 0 or it calls unlend(), which copies what is left (nghttp2
+  // may still ask for a frame it was promised after the stream ended).
+  void lend(std::span<const char> data);
+  void unlend();
   // nghttp2_data_source_read_callback body: promises up to `length` bytes, sent without a copy
   // by send_data_frame(); the last call sets EOF and submits the trailers; with nothing queued
   // yet, NGHTTP2_ERR_DEFERRED.
@@ -98,6 +104,13 @@ struct H2Outbox {
   void take(std::size_t n, std::string& out);
   // Tells nghttp2 that data (or the end) is there, if it was waiting.
   void resume(nghttp2_session* session, std::int32_t stream_id);
+};
+
+// Copies what is left of a lent buffer into the outbox when the lender stops waiting (also
+// when its coroutine unwinds).
+struct LendGuard {
+  H2Outbox& box;
+  ~LendGuard() { box.unlend(); }
 };
 
 }  // namespace cmux::http

@@ -78,7 +78,8 @@ class H2Stream final : public Exchange, public net::ByteStream {
   bool handler_done = false;
 
  private:
-  awaitable<error_code> wait_for_wire();
+  // Until at most `limit` bytes are queued (or the stream is gone).
+  awaitable<error_code> wait_for_wire(std::size_t limit);
   awaitable<error_code> send_data(std::span<const char> data);
   void consume(std::size_t n);
 
@@ -369,10 +370,10 @@ int H2Stream::send_data_frame(const std::uint8_t* framehd, std::size_t length) {
   return rv;
 }
 
-awaitable<error_code> H2Stream::wait_for_wire() {
+awaitable<error_code> H2Stream::wait_for_wire(std::size_t limit) {
   out_.resume(session_.raw(), id_);
   session_.signal_write();
-  while (!closed_ && out_.pending() > session_.high_water()) {
+  while (!closed_ && out_.pending() > limit) {
     bool moved = co_await out_event_.wait_for(session_.conn().limits.send_progress);
     if (!moved) {
       spdlog::debug("[C{}][S{}] peer takes no response data, resetting", conn().id, id_);
@@ -403,8 +404,15 @@ awaitable<error_code> H2Stream::send_body(std::span<const char> data) {
 awaitable<error_code> H2Stream::send_data(std::span<const char> data) {
   if (closed_) co_return asio::error::connection_reset;
   if (data.empty()) co_return error_code{};
+  if (out_.pending() == 0) {
+    // The usual case, nothing queued: the bytes stay in the caller's buffer until the writer
+    // copies them into its batch (one copy fewer), so this returns once all of them are taken.
+    out_.lend(data);
+    LendGuard guard{out_};
+    co_return co_await wait_for_wire(0);
+  }
   out_.append(data);
-  co_return co_await wait_for_wire();
+  co_return co_await wait_for_wire(session_.high_water());
 }
 
 awaitable<error_code> H2Stream::finish(const Fields& trailers) {
@@ -413,7 +421,7 @@ awaitable<error_code> H2Stream::finish(const Fields& trailers) {
   finished_ = true;
   out_.end = true;
   out_.trailers = trailers;
-  co_return co_await wait_for_wire();
+  co_return co_await wait_for_wire(session_.high_water());
 }
 
 void H2Stream::abort() {
