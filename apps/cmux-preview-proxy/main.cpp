@@ -15,6 +15,7 @@
 
 #include "../common/limit_options.hpp"
 #include "net/asio.hpp"
+#include "net/heap_trim.hpp"
 #include "net/json.hpp"
 #include "net/listen_addr.hpp"
 #include "preview/log_event.hpp"
@@ -224,7 +225,8 @@ int main(int argc, char** argv) {
   print_line("cmux-preview-proxy listening on " + bound.to_string());
   for (const auto& context : contexts) print_line(context_json(*context, bound));
 
-  signals.async_wait([](const error_code&, int) {});
+  net::HeapTrimmer trimmer(main_ctx, std::chrono::seconds(10));
+  signals.async_wait([&trimmer](const error_code&, int) { trimmer.stop(); });
   main_ctx.run();
   (*server)->stop();
   return 0;

@@ -11,6 +11,7 @@
 
 #include "../common/limit_options.hpp"
 #include "http/server.hpp"
+#include "net/heap_trim.hpp"
 #include "net/io_threads.hpp"
 #include "net/listen_addr.hpp"
 #include "tls/server_context.hpp"
@@ -239,7 +240,11 @@ int main(int argc, char** argv) {
   asio::io_context main_ctx;
   asio::signal_set signals(main_ctx, SIGINT, SIGTERM);
   int signal_number = 0;
-  signals.async_wait([&](const error_code&, int sig) { signal_number = sig; });
+  net::HeapTrimmer trimmer(main_ctx, std::chrono::seconds(10));
+  signals.async_wait([&](const error_code&, int sig) {
+    signal_number = sig;
+    trimmer.stop();
+  });
   main_ctx.run();
   spdlog::info("signal {}: draining (up to {}s)", signal_number, drain_timeout);
 
