@@ -146,18 +146,23 @@ int H2ClientStream::send_data_frame(const std::uint8_t* framehd, std::size_t len
   return rv;
 }
 
-awaitable<error_code> H2ClientStream::wait_for_wire() {
+awaitable<error_code> H2ClientStream::wait_for_wire(std::size_t limit) {
   if (!closed_) out_.resume(session_->session_, id_);
   session_->signal_write();
-  while (!closed_ && out_.pending() > session_->options_.high_water) co_await out_event_.wait();
+  while (!closed_ && out_.pending() > limit) co_await out_event_.wait();
   co_return closed_ ? error_code(asio::error::connection_reset) : error_code{};
 }
 
 awaitable<error_code> H2ClientStream::write_all(std::span<const char> data) {
   if (closed_ || out_.end) co_return asio::error::connection_reset;
   if (data.empty()) co_return error_code{};
+  if (out_.pending() == 0) {  // lent, not copied, as in the server's H2Stream::send_data
+    out_.lend(data);
+    LendGuard guard{out_};
+    co_return co_await wait_for_wire(0);
+  }
   out_.append(data);
-  co_return co_await wait_for_wire();
+  co_return co_await wait_for_wire(session_->options_.high_water);
 }
 
 awaitable<error_code> H2ClientStream::finish(const Fields& trailers) {
@@ -165,7 +170,7 @@ awaitable<error_code> H2ClientStream::finish(const Fields& trailers) {
   if (closed_) co_return asio::error::connection_reset;
   out_.end = true;
   out_.trailers = trailers;
-  co_return co_await wait_for_wire();
+  co_return co_await wait_for_wire(session_->options_.high_water);
 }
 
 void H2ClientStream::close() {

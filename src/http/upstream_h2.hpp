@@ -74,7 +74,7 @@ class H2ClientStream final : public net::ByteStream {
   void on_headers_end(bool end_stream);
   void on_data(const std::uint8_t* data, std::size_t len);
   void on_close(std::uint32_t code, bool session_lost);
-  awaitable<error_code> wait_for_wire();
+  awaitable<error_code> wait_for_wire(std::size_t limit);  // until at most `limit` bytes are queued
   void consumed(std::size_t n);  // response bytes taken by the reader: flow control follows
   error_code end_error() const;
 
