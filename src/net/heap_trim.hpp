@@ -2,8 +2,12 @@
 // busiest moment allocated in each thread's arena (it trims only from the top, and big buffers
 // freed in the middle stay resident), so a proxy's RSS steps up after a burst and never comes
 // down: the preview proxy grew +7.2 % over a 30-minute soak in one such step. malloc_trim(0)
-// also releases free pages inside the arenas. For the CLIs' main thread, never an I/O thread
-// (it briefly locks each arena); the addon leaves its host process's allocator alone.
+// also releases free pages inside the arenas. Constructing one also fixes glibc's mmap threshold
+// at 128 KiB: glibc raises it to the size of every mmapped block freed, after which each
+// 256 KiB relay buffer of a tunnel came from the arena and left holes there; fixed, such
+// buffers are mapped and unmapped whole (one per tunnel direction, and the HTTP/2 buffers
+// that are reused keep their capacity). For the CLIs' main thread, never an I/O thread (a trim
+// briefly locks each arena); the addon leaves its host process's allocator alone.
 #pragma once
 
 #include <chrono>
