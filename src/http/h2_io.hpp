@@ -106,6 +106,11 @@ struct H2Outbox {
   void resume(nghttp2_session* session, std::int32_t stream_id);
 };
 
+// Pieces this big are lent to an empty outbox rather than copied. A small piece is cheaper to
+// copy than to wait for the writer to take it (a suspension and a timer per response: the
+// 1 KiB h2c rows went from 16 to 18 µs of CPU per request when every piece was lent).
+constexpr std::size_t kLendAtLeast = 16 * 1024;
+
 // Copies what is left of a lent buffer into the outbox when the lender stops waiting (also
 // when its coroutine unwinds).
 struct LendGuard {

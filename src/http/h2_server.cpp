@@ -404,8 +404,8 @@ awaitable<error_code> H2Stream::send_body(std::span<const char> data) {
 awaitable<error_code> H2Stream::send_data(std::span<const char> data) {
   if (closed_) co_return asio::error::connection_reset;
   if (data.empty()) co_return error_code{};
-  if (out_.pending() == 0) {
-    // The usual case, nothing queued: the bytes stay in the caller's buffer until the writer
+  if (out_.pending() == 0 && data.size() >= kLendAtLeast) {
+    // A big piece and nothing queued: the bytes stay in the caller's buffer until the writer
     // copies them into its batch (one copy fewer), so this returns once all of them are taken.
     out_.lend(data);
     LendGuard guard{out_};

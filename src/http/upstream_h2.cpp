@@ -156,7 +156,7 @@ awaitable<error_code> H2ClientStream::wait_for_wire(std::size_t limit) {
 awaitable<error_code> H2ClientStream::write_all(std::span<const char> data) {
   if (closed_ || out_.end) co_return asio::error::connection_reset;
   if (data.empty()) co_return error_code{};
-  if (out_.pending() == 0) {  // lent, not copied, as in the server's H2Stream::send_data
+  if (out_.pending() == 0 && data.size() >= kLendAtLeast) {  // lent, not copied, as in the server's H2Stream::send_data
     out_.lend(data);
     LendGuard guard{out_};
     co_return co_await wait_for_wire(0);
