@@ -137,7 +137,7 @@ void H2Outbox::append(std::span<const char> data) {
 void H2Outbox::lend(std::span<const char> data) {
   buf.clear();
   pos = 0;
-  lent = data.empty() ? std::span<const char>{} : data;
+  lent = data;  // never empty: pending() tells a lent buffer by its data pointer
 }
 
 void H2Outbox::unlend() {

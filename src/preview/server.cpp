@@ -118,10 +118,12 @@ std::expected<std::unique_ptr<PreviewServer>, StartError> PreviewServer::start(P
     // TLS straight on the listener (first byte 0x16): Chromium can use https://127.0.0.1:<port>
     // as an HTTP/2 proxy. Its certificate is minted by the first such connection (then cached
     // by the CA), so a proxy that never sees one never initialises OpenSSL's TLS side.
-    server_options.tls = [ca = impl->ca, log]() -> std::shared_ptr<ssl::context> {
+    // A failure is logged once, not for every connection that tries again.
+    server_options.tls = [ca = impl->ca, log, logged = std::make_shared<std::once_flag>()]()
+        -> std::shared_ptr<ssl::context> {
       auto listener_tls = ca->listener_context();
       if (listener_tls) return *listener_tls;
-      if (log) log(LogEvent{"ca-error", {{"message", listener_tls.error()}}});
+      if (log) std::call_once(*logged, [&] { log(LogEvent{"ca-error", {{"message", listener_tls.error()}}}); });
       return nullptr;
     };
   }
