@@ -14,7 +14,7 @@ namespace cmux::tls {
 
 // The upstream client context, built on first use: a proxy that never dials TLS never pays
 // for OpenSSL's SSL initialisation and a context (with the listener's leaf built lazily too,
-// the preview proxy's idle RSS went from 11.2 to 10.3 MiB, docs/performance.md).
+// the preview proxy's idle RSS went from 11.2 to 10.3-10.5 MiB, docs/performance.md).
 // Peer verification on; roots = the system store (looked up by subject hash, see
 // add_system_roots) + every certificate of the extra PEMs, which `make` parses at once so
 // a bad PEM is a start error, not a first-request error. Thread-safe.
