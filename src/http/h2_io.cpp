@@ -34,7 +34,10 @@ awaitable<void> H2Io::reader() {
 awaitable<void> H2Io::writer() {
   for (;;) {
     out.clear();
-    while (out.size() < kBatch) {
+    borrowed.clear();
+    batched = 0;
+    may_borrow = transport.plain_socket() != nullptr;
+    while (batched < kBatch) {
       const std::uint8_t* data = nullptr;
       auto n = nghttp2_session_mem_send(session, &data);
       if (n <= 0) {
@@ -42,6 +45,19 @@ awaitable<void> H2Io::writer() {
         break;
       }
       out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+      batched += static_cast<std::size_t>(n);
+    }
+    if (!borrowed.empty()) {
+      if (send_borrowed()) {
+        dead = true;
+        break;
+      }
+      if (out.empty()) {
+        // All of it went out. A completed asynchronous write would resume us from the event
+        // loop: do the same, so the streams (and the other connections) get their turn.
+        co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+        continue;
+      }
     }
     if (!out.empty()) {
       writing_since = std::chrono::steady_clock::now();
@@ -60,6 +76,33 @@ awaitable<void> H2Io::writer() {
   // (A reader still parked on the socket means a timeout ended the session: nothing is unread.)
   if (linger && !dead && !in_read) co_await linger_close();
   transport.close();  // wakes the reader if it still waits
+}
+
+error_code H2Io::send_borrowed() {
+  std::array<asio::const_buffer, 2 * kMaxBorrowed + 1> bufs;
+  std::size_t count = 0;
+  std::size_t from = 0;
+  for (const auto& b : borrowed) {
+    if (b.at > from) bufs[count++] = asio::buffer(out.data() + from, b.at - from);
+    bufs[count++] = asio::buffer(b.data.data(), b.data.size());
+    from = b.at;
+  }
+  if (out.size() > from) bufs[count++] = asio::buffer(out.data() + from, out.size() - from);
+  borrowed.clear();
+  auto sent = transport.write_now({bufs.data(), count});
+  if (!sent) return sent.error();
+  std::string rest;
+  std::size_t skip = *sent;
+  for (const auto& b : std::span(bufs.data(), count)) {
+    if (skip >= b.size()) {
+      skip -= b.size();
+      continue;
+    }
+    rest.append(static_cast<const char*>(b.data()) + skip, b.size() - skip);
+    skip = 0;
+  }
+  out.swap(rest);
+  return {};
 }
 
 void H2Io::terminate(std::uint32_t code) {
@@ -170,14 +213,20 @@ long H2Outbox::read(nghttp2_session* session, std::int32_t stream_id, std::uint8
   return static_cast<long>(n);
 }
 
+std::span<const char> H2Outbox::borrow(std::size_t n) {
+  auto piece = lent.subspan(pos, n);
+  pos += n;
+  if (pos == lent.size()) {
+    lent = {};
+    pos = 0;
+  }
+  return piece;
+}
+
 void H2Outbox::take(std::size_t n, std::string& out) {
   if (lent.data()) {
-    out.append(lent.data() + pos, n);
-    pos += n;
-    if (pos == lent.size()) {
-      lent = {};
-      pos = 0;
-    }
+    auto piece = borrow(n);
+    out.append(piece.data(), piece.size());
     return;
   }
   out.append(buf, pos, n);
@@ -189,9 +238,14 @@ void H2Outbox::take(std::size_t n, std::string& out) {
 }
 
 int send_data_frame(H2Io& io, const std::uint8_t* framehd, std::size_t length, H2Outbox& box) {
-  if (io.out.size() >= H2Io::kBatch) return NGHTTP2_ERR_WOULDBLOCK;
+  if (io.batched >= H2Io::kBatch) return NGHTTP2_ERR_WOULDBLOCK;
   io.out.append(reinterpret_cast<const char*>(framehd), 9);
-  box.take(length, io.out);  // no padding: we never set a select_padding callback
+  io.batched += 9 + length;  // no padding: we never set a select_padding callback
+  if (io.may_borrow && length > 0 && box.lent.data() && io.borrowed.size() < H2Io::kMaxBorrowed) {
+    io.borrowed.push_back({io.out.size(), box.borrow(length)});
+    return 0;
+  }
+  box.take(length, io.out);
   return 0;
 }
 

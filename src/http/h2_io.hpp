@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "http/message.hpp"
 #include "net/event.hpp"
@@ -34,7 +35,19 @@ struct H2Io {
   // What the writer sends next: nghttp2's frames, and DATA payloads appended straight from the
   // streams' outboxes (send_data_frame). Sent once it holds kBatch bytes or nothing more is ready.
   std::string out;
+  // Lent DATA payloads that go out by reference, without a copy, when the transport is a plain
+  // socket: `data` follows out[0, at). They are valid only until the writer suspends (their
+  // lenders run on this executor), so the writer hands them to the socket at once and copies
+  // into `out` only what the socket did not take (send_borrowed).
+  struct Borrowed {
+    std::size_t at;
+    std::span<const char> data;
+  };
+  std::vector<Borrowed> borrowed;
+  bool may_borrow = false;  // this batch goes to a plain socket
+  std::size_t batched = 0;  // bytes in the batch: out and borrowed
   static constexpr std::size_t kBatch = 64 * 1024;
+  static constexpr std::size_t kMaxBorrowed = 16;
 
   void signal_write() { write_event.notify(); }
   // Ends the session with GOAWAY `code` (e.g. ENHANCE_YOUR_CALM): nothing more is read, the
@@ -52,6 +65,9 @@ struct H2Io {
   awaitable<void> watchdog(std::chrono::milliseconds interval, std::chrono::milliseconds timeout,
                            std::chrono::milliseconds send_timeout);
   awaitable<void> linger_close();
+  // Sends what the socket takes now of `out` with the borrowed pieces in place; leaves the rest,
+  // copied, in `out`.
+  error_code send_borrowed();
 };
 
 }  // namespace cmux::http
@@ -102,6 +118,8 @@ struct H2Outbox {
             std::uint32_t* flags);
   // Moves `n` queued bytes to `out`.
   void take(std::size_t n, std::string& out);
+  // The next `n` bytes of the lent buffer, consumed without a copy (only while lent).
+  std::span<const char> borrow(std::size_t n);
   // Tells nghttp2 that data (or the end) is there, if it was waiting.
   void resume(nghttp2_session* session, std::int32_t stream_id);
 };

@@ -406,7 +406,8 @@ awaitable<error_code> H2Stream::send_data(std::span<const char> data) {
   if (data.empty()) co_return error_code{};
   if (out_.pending() == 0 && data.size() >= kLendAtLeast) {
     // A big piece and nothing queued: the bytes stay in the caller's buffer until the writer
-    // copies them into its batch (one copy fewer), so this returns once all of them are taken.
+    // sends them from there (plain socket) or copies them into its batch, so this returns once
+    // all of them are taken.
     out_.lend(data);
     LendGuard guard{out_};
     co_return co_await wait_for_wire(0);

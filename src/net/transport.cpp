@@ -3,8 +3,12 @@
 #include "tls/stream.hpp"
 
 #include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <algorithm>
+#include <array>
+#include <cerrno>
 #include <cstring>
 
 namespace cmux::net {
@@ -86,6 +90,23 @@ awaitable<error_code> Transport::write_gather(std::span<const asio::const_buffer
   }
   auto [ec, n] = co_await asio::async_write(socket_, bufs, use_nothrow);
   co_return ec;
+}
+
+std::expected<std::size_t, error_code> Transport::write_now(std::span<const asio::const_buffer> bufs) {
+  if (!plain_socket()) return 0;
+  std::array<iovec, 64> iov;
+  msghdr msg{};
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = std::min(bufs.size(), iov.size());
+  for (std::size_t i = 0; i < msg.msg_iovlen; ++i)
+    iov[i] = {const_cast<void*>(bufs[i].data()), bufs[i].size()};
+  for (;;) {
+    ssize_t n = ::sendmsg(socket_.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    return std::unexpected(error_code(errno, asio::error::get_system_category()));
+  }
 }
 
 awaitable<error_code> Transport::shutdown_write() {

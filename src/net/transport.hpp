@@ -3,6 +3,7 @@
 // it (protocol sniffing, pipelined leftovers).
 #pragma once
 
+#include <expected>
 #include <functional>
 #include <memory>
 #include <string>
@@ -42,6 +43,9 @@ class Transport final : public ByteStream {
   awaitable<std::pair<error_code, std::size_t>> read_some(std::span<char> buf) override;
   awaitable<error_code> write_all(std::span<const char> data) override;
   awaitable<error_code> write_gather(std::span<const asio::const_buffer> bufs);
+  // Sends what a plain socket takes now, without waiting: the bytes sent (0 when the socket is
+  // full, or when this is not a plain socket). Must not overlap an asynchronous write.
+  std::expected<std::size_t, error_code> write_now(std::span<const asio::const_buffer> bufs);
   awaitable<error_code> shutdown_write() override;
   void close() override;
   tcp::socket* plain_socket() override { return !lower_ && !tls_ && buffered() == 0 ? &socket_ : nullptr; }

@@ -473,6 +473,31 @@ class Http2(ProxyTestCase):
         self.assertEqual(settings.get(SettingCodes.ENABLE_CONNECT_PROTOCOL), 1)
         self.assertEqual(settings.get(SettingCodes.MAX_CONCURRENT_STREAMS), 100)
 
+    def test_concurrent_large_downloads_to_a_small_receive_buffer_arrive_intact(self):
+        """Big DATA pieces leave from the upstream read buffer by reference; whatever the client's
+        socket does not take at once must be kept (copied) before the proxy waits. A 4 KiB receive
+        buffer makes most writes partial; six streams interleave their pieces in one batch."""
+        import socket
+        n = 3 * MiB
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(30)
+        sock.connect((self.proxy_.host, self.proxy_.port))
+        c = harness.H2Client(self.proxy_.host, self.proxy_.port, timeout=30, sock=sock)
+        self.addCleanup(c.close)
+        c.conn.increment_flow_control_window((1 << 30))
+        c._flush()
+        sids = [c.start([(":method", "GET"), (":scheme", "http"), (":authority", c.authority),
+                         (":path", f"/bytes/{n}?i={i}"),
+                         ("x-cmux-port-internal", str(self.origin_.port))], end_stream=True)
+                for i in range(6)]
+        for sid in sids:
+            st = c.wait_end(sid, timeout=60)
+            self.assertIsNone(st.reset_code, f"stream {sid} was reset")
+            self.assertEqual(len(st.data), n, f"stream {sid}")
+            self.assertEqual(hashlib.sha256(st.data).hexdigest(), harness.pattern_sha256(n),
+                             f"stream {sid}: body corrupted")
+
     def test_100_concurrent_streams_on_one_connection(self):
         if not harness.tool_available("h2load"):
             self.fail("h2load missing: scripts/bootstrap installs nghttp2-client")
