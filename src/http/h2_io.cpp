@@ -91,6 +91,10 @@ error_code H2Io::send_borrowed() {
   borrowed.clear();
   auto sent = transport.write_now({bufs.data(), count});
   if (!sent) return sent.error();
+  if (*sent == batched) {  // the common case: keep out's capacity for the next batch
+    out.clear();
+    return {};
+  }
   std::string rest;
   std::size_t skip = *sent;
   for (const auto& b : std::span(bufs.data(), count)) {
