@@ -39,6 +39,18 @@ inline awaitable<std::pair<error_code, std::size_t>> read_append(net::ByteStream
   co_return r;
 }
 
+// The same from a plain socket, cut short when `slot` is cancelled (operation_aborted, nothing
+// read: a reactor read takes no bytes before it completes).
+inline awaitable<std::pair<error_code, std::size_t>> read_append(tcp::socket& socket, std::string& in, std::size_t max,
+                                                                 asio::cancellation_slot slot) {
+  std::size_t old = in.size();
+  in.resize_and_overwrite(old + max, [](char*, std::size_t n) { return n; });  // filled by the read
+  auto [ec, n] =
+      co_await socket.async_read_some(asio::buffer(in.data() + old, max), asio::bind_cancellation_slot(slot, use_nothrow));
+  in.resize(old + n);
+  co_return std::pair{ec, n};
+}
+
 // Pulls the next piece of body out of a Beast parser whose header is done, reading more
 // input from `stream` into `in` as needed. `out` receives decoded body bytes.
 // Returns the decoded chunk (possibly empty with end=true).

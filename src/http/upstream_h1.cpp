@@ -10,6 +10,7 @@
 
 #include "http/h1_beast.hpp"
 #include "net/relay.hpp"
+#include "net/slow_wait.hpp"
 
 namespace cmux::http {
 
@@ -188,6 +189,24 @@ awaitable<std::optional<std::string>> send_request_body(Exchange& ex, UpstreamCo
   co_return std::nullopt;
 }
 
+// One more read of the response head. While it waits, a client that goes away ends the
+// exchange (499) when the exchange can tell: nearly every answer comes within a millisecond,
+// and racing the client's socket costs more than such a request, so the read waits alone
+// first and the race starts only once the wait has turned slow (net/slow_wait.hpp).
+awaitable<std::expected<std::pair<error_code, std::size_t>, UpstreamFailure>> read_head_more(Exchange& ex,
+                                                                                             UpstreamConn& up) {
+  if (!ex.can_tell_client_gone()) co_return co_await read_append(up.t, up.in, kHeadRead);
+  if (auto* socket = up.t.plain_socket()) {
+    net::SlowWait slow(co_await asio::this_coro::executor);
+    auto got = co_await read_append(*socket, up.in, kHeadRead, slow.slot());
+    if (!slow.slow() || got.first != asio::error::operation_aborted) co_return got;
+  }
+  using namespace asio::experimental::awaitable_operators;
+  auto raced = co_await (read_append(up.t, up.in, kHeadRead) || ex.client_gone());
+  if (raced.index() == 1) co_return std::unexpected(UpstreamFailure{"client went away", false, false, 499});
+  co_return std::get<0>(raced);
+}
+
 }  // namespace
 
 awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex, UpstreamConn& up,
@@ -216,16 +235,9 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
     auto scan = scan_head(up.in, limits.head);
     if (!scan) co_return std::unexpected(UpstreamFailure{"invalid response head", false, false});
     if (scan->length == 0) {
-      std::pair<error_code, std::size_t> got;
-      if (ex.can_tell_client_gone()) {
-        using namespace asio::experimental::awaitable_operators;
-        auto raced = co_await (read_append(up.t, up.in, kHeadRead) || ex.client_gone());
-        if (raced.index() == 1) co_return std::unexpected(UpstreamFailure{"client went away", false, false, 499});
-        got = std::get<0>(raced);
-      } else {
-        got = co_await read_append(up.t, up.in, kHeadRead);
-      }
-      auto [ec, n] = got;
+      auto got = co_await read_head_more(ex, up);
+      if (!got) co_return std::unexpected(got.error());
+      auto [ec, n] = *got;
       if (ec || n == 0) {
         std::string reason = send_error ? *send_error : error_text(ec ? ec : error_code(asio::error::eof));
         co_return std::unexpected(UpstreamFailure{reason, false, !received_any});

@@ -8,6 +8,7 @@
 #include "http/h2_common.hpp"
 #include "net/hop.hpp"
 #include "net/relay.hpp"
+#include "net/slow_wait.hpp"
 
 namespace cmux::http {
 
@@ -81,6 +82,19 @@ void H2ClientStream::on_close(std::uint32_t code, bool session_lost) {
 
 awaitable<H2ClientStream::Head> H2ClientStream::wait_head() {
   while (!head_ && !closed_) co_await in_event_.wait();
+  co_return head_result();
+}
+
+awaitable<std::optional<H2ClientStream::Head>> H2ClientStream::wait_head_briefly() {
+  net::SlowWait slow(co_await asio::this_coro::executor);
+  while (!head_ && !closed_) {
+    co_await in_event_.wait(slow.slot());
+    if (slow.slow() && !head_ && !closed_) co_return std::nullopt;
+  }
+  co_return head_result();
+}
+
+H2ClientStream::Head H2ClientStream::head_result() const {
   Head out;
   if (head_) {
     out.head = *head_;
@@ -90,7 +104,7 @@ awaitable<H2ClientStream::Head> H2ClientStream::wait_head() {
     out.retryable = retryable();
     out.reason = failure_reason();
   }
-  co_return out;
+  return out;
 }
 
 awaitable<std::pair<error_code, std::size_t>> H2ClientStream::read_some(std::span<char> buf) {
@@ -432,12 +446,20 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h2(Exchange& ex
     }
   }
 
+  // While it waits, a client that goes away ends the exchange (499) when the exchange can
+  // tell. Racing the client's socket costs more than a quick answer, so that race starts only
+  // once the wait has turned slow (as in forward_h1).
   H2ClientStream::Head head;
   if (ex.can_tell_client_gone()) {
-    using namespace asio::experimental::awaitable_operators;
-    auto raced = co_await (net::run_on(home, [&] { return stream.wait_head(); }) || ex.client_gone());
-    if (raced.index() == 1) co_return std::unexpected(UpstreamFailure{"client went away", false, false, 499});
-    head = std::move(std::get<0>(raced));
+    auto brief = co_await net::run_on(home, [&] { return stream.wait_head_briefly(); });
+    if (brief) {
+      head = std::move(*brief);
+    } else {
+      using namespace asio::experimental::awaitable_operators;
+      auto raced = co_await (net::run_on(home, [&] { return stream.wait_head(); }) || ex.client_gone());
+      if (raced.index() == 1) co_return std::unexpected(UpstreamFailure{"client went away", false, false, 499});
+      head = std::move(std::get<0>(raced));
+    }
   } else {
     head = co_await net::run_on(home, [&] { return stream.wait_head(); });
   }

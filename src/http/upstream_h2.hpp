@@ -38,6 +38,8 @@ class H2ClientStream final : public net::ByteStream {
     std::string reason;                            // see failure_reason(), when there is no head
   };
   awaitable<Head> wait_head();
+  // wait_head() that gives up (nullopt) once the wait has turned slow (net/slow_wait.hpp).
+  awaitable<std::optional<Head>> wait_head_briefly();
   // Response body; {eof, 0} after END_STREAM (trailers() then valid).
   awaitable<std::pair<error_code, std::size_t>> read_some(std::span<char> buf) override;
   // read_some() that hands over what arrived (up to `max` bytes) by moving the stream's buffer
@@ -77,6 +79,7 @@ class H2ClientStream final : public net::ByteStream {
   awaitable<error_code> wait_for_wire(std::size_t limit);  // until at most `limit` bytes are queued
   void consumed(std::size_t n);  // response bytes taken by the reader: flow control follows
   error_code end_error() const;
+  Head head_result() const;
 
   std::shared_ptr<H2Client> session_;
   std::int32_t id_ = -1;

@@ -26,6 +26,16 @@ class Event {
     pending_ = false;
   }
 
+  // wait() that `give_up` can also end (the caller tells why by its own state), instead of
+  // the waiting coroutine's cancellation.
+  awaitable<void> wait(asio::cancellation_slot give_up) {
+    if (!pending_) {
+      auto [ec] = co_await timer_.async_wait(asio::bind_cancellation_slot(give_up, use_nothrow));
+      (void)ec;
+    }
+    pending_ = false;
+  }
+
   // wait() that gives up after `d`: false when the time ran out without a notify().
   awaitable<bool> wait_for(std::chrono::steady_clock::duration d) {
     if (!pending_) {

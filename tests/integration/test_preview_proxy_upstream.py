@@ -367,6 +367,37 @@ class Http1Upstream(ProxyTestCase):
                    message="the request did not pass through cmux-proxy")
 
 
+class ClientGone(ProxyTestCase):
+    """An HTTP/1.1 client that closes its connection while the answer is still being waited for
+    ends the exchange: the request is cancelled all the way to the origin, over an HTTP/2 and an
+    HTTP/1.1 upstream alike (the watch on the client starts once the wait turns slow)."""
+
+    def check(self, *extra):
+        certs = self.make_certs()
+        app = self.origin(name="app")
+        cmux = self.tls_cmux_proxy(certs)
+        pp = self.preview("--route", MORPH_ROUTE, *harness.resolve_args(cmux),
+                          "--upstream-ca", certs.ca_cert, *extra)
+        before = app.stats()["aborted"]
+        path = "/slow?ms=10000&gone=1"
+        conn = harness.HttpConn(pp.host, pp.port)
+        self.addCleanup(conn.close)
+        name, value = pp.auth_header(0)
+        conn.send(f"GET http://localhost:{app.port}{path} HTTP/1.1\r\n"
+                  f"Host: localhost:{app.port}\r\n{name}: {value}\r\n\r\n".encode())
+        wait_until(lambda: f"GET {path}" in app.stats()["recent"], timeout=5,
+                   message="the request did not reach the origin")
+        conn.close()
+        wait_until(lambda: app.stats()["aborted"] > before, timeout=5,
+                   message="closing the client connection did not cancel the origin request")
+
+    def test_over_http2_upstream(self):
+        self.check()
+
+    def test_over_http1_upstream(self):
+        self.check("--no-http2")
+
+
 class UpstreamTls(ProxyTestCase):
     def test_untrusted_upstream_certificate_is_502(self):
         certs = self.make_certs()
