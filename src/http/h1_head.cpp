@@ -1,5 +1,6 @@
 #include "http/h1_head.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 namespace cmux::http {
@@ -130,6 +131,7 @@ std::expected<Framing, HeadError> check_framing(const Fields& fields) {
 
 Fields raw_fields(std::string_view head) {
   Fields out;
+  out.reserve(static_cast<std::size_t>(std::count(head.begin(), head.end(), '\n')));  // one allocation
   std::size_t pos = head.find("\r\n");
   while (pos != std::string_view::npos) {
     pos += 2;

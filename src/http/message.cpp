@@ -76,6 +76,14 @@ bool iequals(std::string_view a, std::string_view b) {
          });
 }
 
+RequestHead take_for_upstream(RequestHead& req) {
+  Fields fields = std::move(req.fields);
+  req.fields.clear();
+  RequestHead up = req;
+  up.fields = std::move(fields);
+  return up;
+}
+
 std::string to_lower(std::string_view s) {
   std::string out(s);
   std::transform(out.begin(), out.end(), out.begin(), ascii_lower);

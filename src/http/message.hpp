@@ -48,6 +48,12 @@ struct RequestHead {
   bool is_connect() const { return method == "CONNECT" && upgrade.empty(); }
 };
 
+// The request to send upstream, made from an exchange's request once routing has read its
+// fields: the request line is copied, the fields are handed over (moved, not copied — per
+// request that saved a vector and a string per long field). The exchange keeps its request
+// line for the access log; nothing reads its fields after this.
+RequestHead take_for_upstream(RequestHead& req);
+
 struct ResponseHead {
   int status = 200;
   Fields fields;  // no pseudo-headers

@@ -129,7 +129,7 @@ awaitable<PreviewHandler::Outcome> PreviewHandler::route(http::Exchange& ex,
                                                           const std::shared_ptr<const Context>& ctx_ptr,
                                                           const Target& target) {
   const Context& ctx = *ctx_ptr;
-  const auto& req = ex.request();
+  auto& req = ex.request();
   auto rw = rewrite(target, ctx.route, config_->upstream_proxy_url);
   if (!rw) {
     co_await http::respond_text(ex, 502, "Bad Gateway");
@@ -152,7 +152,7 @@ awaitable<PreviewHandler::Outcome> PreviewHandler::route(http::Exchange& ex,
     co_return co_await forward(ex, origin, up);
   }
 
-  http::RequestHead up = req;
+  http::RequestHead up = http::take_for_upstream(req);
   http::Origin origin = origin_of(*rw, ctx);
   strip_client_internal_headers(up.fields);
   http::strip_hop_by_hop(up.fields, origin.h2);  // Proxy-Authorization never leaves the proxy

@@ -41,7 +41,7 @@ awaitable<void> WorkspaceHandler::handle(http::Exchange& ex) {
   } else if (req.is_connect()) {
     status = co_await tunnel(ex, *routed, error);
   } else {
-    http::RequestHead up = req;  // routing has read the headers; now strip them
+    http::RequestHead up = http::take_for_upstream(req);  // routing has read the headers; now strip them
     http::strip_hop_by_hop(up.fields);
     http::strip_internal(up.fields);
     up.authority = routed->authority;
