@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <expected>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -26,6 +27,30 @@ struct ConnInfo {
 struct BodyChunk {
   std::span<const char> data;  // valid until the next read_body()
   bool end = false;            // no more body after `data`
+};
+
+// Response body bytes with their owner: an HTTP/2 stream queues them by reference instead of
+// copying them, and keeps `owner` until they are sent.
+struct SharedBody {
+  std::shared_ptr<const void> owner;
+  std::span<const char> data;
+};
+
+// A read buffer whose pieces go to Exchange::send_body_shared(): reused while nobody else
+// holds it, replaced by a fresh one while a stream still queues the last piece.
+class BodyBuffer {
+ public:
+  explicit BodyBuffer(std::size_t size) : size_(size) {}
+  std::span<char> room() {
+    if (!buf_ || buf_.use_count() > 1) buf_ = std::make_shared_for_overwrite<char[]>(size_);
+    return {buf_.get(), size_};
+  }
+  // The first `n` bytes of the last room().
+  SharedBody piece(std::size_t n) const { return {buf_, {buf_.get(), n}}; }
+
+ private:
+  std::shared_ptr<char[]> buf_;
+  std::size_t size_;
 };
 
 struct ExchangeStats {
@@ -51,6 +76,11 @@ class Exchange {
   // sent as 200 (RFC 8441). `end_stream`: no body follows.
   virtual awaitable<error_code> send_head(const ResponseHead& head, bool end_stream) = 0;
   virtual awaitable<error_code> send_body(std::span<const char> data) = 0;
+  // The same for bytes with an owner, which the exchange may keep instead of copying them
+  // (HTTP/2). `body` is the caller's until this completes (a named variable: GCC 12 destroys
+  // a temporary with a destructor in a co_await condition twice); the default sends it with
+  // send_body(), without a coroutine frame of its own.
+  virtual awaitable<error_code> send_body_shared(const SharedBody& body) { return send_body(body.data); }
   virtual awaitable<error_code> finish(const Fields& trailers) = 0;
   // How much body to hand to send_body() at a time: HTTP/2 streams share their connection's
   // output budget, so a proxy with many streams open reads its upstreams in smaller pieces.

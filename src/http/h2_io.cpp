@@ -88,12 +88,11 @@ error_code H2Io::send_borrowed() {
     from = b.at;
   }
   if (out.size() > from) bufs[count++] = asio::buffer(out.data() + from, out.size() - from);
-  borrowed.clear();
   auto sent = transport.write_now({bufs.data(), count});
-  if (!sent) return sent.error();
-  if (*sent == batched) {  // the common case: keep out's capacity for the next batch
+  if (!sent || *sent == batched) {  // the common case: keep out's capacity for the next batch
+    borrowed.clear();
     out.clear();
-    return {};
+    return sent ? error_code{} : sent.error();
   }
   std::string rest;
   std::size_t skip = *sent;
@@ -106,6 +105,7 @@ error_code H2Io::send_borrowed() {
     skip = 0;
   }
   out.swap(rest);
+  borrowed.clear();  // only now: their owners keep the pieces alive
   return {};
 }
 
@@ -177,21 +177,39 @@ awaitable<void> H2Io::run(std::chrono::milliseconds ping_interval, std::chrono::
 }
 
 void H2Outbox::append(std::span<const char> data) {
-  unlend();
-  append_compacting(buf, pos, data);
+  if (data.empty()) return;
+  std::size_t n = data.size();
+  if (copy_size_ - copy_used_ < n) {
+    // Full: start over in the same buffer once nothing refers to it any more (a tunnel or a
+    // chunked body that is sent as fast as it comes keeps one buffer), else take a new one.
+    // The first piece gets a buffer of its own size (most responses are one piece); a queue
+    // that grows gets room for more.
+    if (copy_ && copy_.use_count() == 1 && copy_size_ >= n) {
+      copy_used_ = 0;
+    } else {
+      copy_size_ = queued_ == 0 ? n : std::max(n, kCopyBuffer);
+      copy_ = std::make_shared_for_overwrite<char[]>(copy_size_);
+      copy_used_ = 0;
+    }
+  }
+  char* at = copy_.get() + copy_used_;
+  std::memcpy(at, data.data(), n);
+  copy_used_ += n;
+  queued_ += n;
+  if (head_ < pieces_.size()) {
+    auto& last = pieces_.back();
+    if (last.owner.get() == copy_.get() && last.data.data() + last.data.size() == at) {  // continues it
+      last.data = {last.data.data(), last.data.size() + n};
+      return;
+    }
+  }
+  pieces_.push_back({copy_, {at, n}});
 }
 
-void H2Outbox::lend(std::span<const char> data) {
-  buf.clear();
-  pos = 0;
-  lent = data;  // never empty: pending() tells a lent buffer by its data pointer
-}
-
-void H2Outbox::unlend() {
-  if (!lent.data()) return;
-  buf.assign(lent.data() + pos, lent.size() - pos);
-  lent = {};
-  pos = 0;
+void H2Outbox::share(const SharedBody& body) {
+  if (body.data.size() < kShareAtLeast) return append(body.data);
+  queued_ += body.data.size();
+  pieces_.push_back({body.owner, body.data});
 }
 
 long H2Outbox::read(nghttp2_session* session, std::int32_t stream_id, std::uint8_t* out, std::size_t length,
@@ -217,27 +235,30 @@ long H2Outbox::read(nghttp2_session* session, std::int32_t stream_id, std::uint8
   return static_cast<long>(n);
 }
 
-std::span<const char> H2Outbox::borrow(std::size_t n) {
-  auto piece = lent.subspan(pos, n);
-  pos += n;
-  if (pos == lent.size()) {
-    lent = {};
-    pos = 0;
+void H2Outbox::take(std::size_t n, H2Io& io) {
+  queued_ -= n;
+  while (n > 0) {
+    auto& piece = pieces_[head_];
+    std::size_t k = std::min(n, piece.data.size());
+    auto part = piece.data.first(k);
+    if (io.may_borrow && k >= kShareAtLeast && io.borrowed.size() < H2Io::kMaxBorrowed)
+      io.borrowed.push_back({io.out.size(), part, piece.owner});
+    else
+      io.out.append(part.data(), part.size());
+    piece.data = piece.data.subspan(k);
+    n -= k;
+    if (piece.data.empty()) {
+      piece.owner.reset();  // its producer may reuse the buffer once the batch lets go of it too
+      ++head_;
+    }
   }
-  return piece;
-}
-
-void H2Outbox::take(std::size_t n, std::string& out) {
-  if (lent.data()) {
-    auto piece = borrow(n);
-    out.append(piece.data(), piece.size());
-    return;
-  }
-  out.append(buf, pos, n);
-  pos += n;
-  if (pos == buf.size()) {
-    buf.clear();
-    pos = 0;
+  // Consumed pieces leave the front once they are half the queue: amortised O(1), bounded.
+  if (head_ == pieces_.size()) {
+    pieces_.clear();
+    head_ = 0;
+  } else if (head_ * 2 >= pieces_.size()) {
+    pieces_.erase(pieces_.begin(), pieces_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
   }
 }
 
@@ -245,11 +266,7 @@ int send_data_frame(H2Io& io, const std::uint8_t* framehd, std::size_t length, H
   if (io.batched >= H2Io::kBatch) return NGHTTP2_ERR_WOULDBLOCK;
   io.out.append(reinterpret_cast<const char*>(framehd), 9);
   io.batched += 9 + length;  // no padding: we never set a select_padding callback
-  if (io.may_borrow && length > 0 && box.lent.data() && io.borrowed.size() < H2Io::kMaxBorrowed) {
-    io.borrowed.push_back({io.out.size(), box.borrow(length)});
-    return 0;
-  }
-  box.take(length, io.out);
+  box.take(length, io);
   return 0;
 }
 

@@ -7,10 +7,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "http/exchange.hpp"
 #include "http/message.hpp"
 #include "net/event.hpp"
 #include "net/transport.hpp"
@@ -35,13 +37,14 @@ struct H2Io {
   // What the writer sends next: nghttp2's frames, and DATA payloads appended straight from the
   // streams' outboxes (send_data_frame). Sent once it holds kBatch bytes or nothing more is ready.
   std::string out;
-  // Lent DATA payloads that go out by reference, without a copy, when the transport is a plain
-  // socket: `data` follows out[0, at). They are valid only until the writer suspends (their
-  // lenders run on this executor), so the writer hands them to the socket at once and copies
-  // into `out` only what the socket did not take (send_borrowed).
+  // DATA payloads that go out by reference, without a copy, when the transport is a plain
+  // socket: `data` follows out[0, at), and `owner` keeps it alive (its stream may close while
+  // the batch is built). The writer hands them to the socket at once and copies into `out`
+  // only what the socket did not take (send_borrowed).
   struct Borrowed {
     std::size_t at;
     std::span<const char> data;
+    std::shared_ptr<const void> owner;
   };
   std::vector<Borrowed> borrowed;
   bool may_borrow = false;  // this batch goes to a plain socket
@@ -87,53 +90,58 @@ inline void append_compacting(std::string& buf, std::size_t& pos, std::span<cons
 }
 
 // The outgoing DATA of one stream, shared by the server's response streams and the client's
-// request streams: bytes queued by the stream's writer, handed to nghttp2's data source, then
-// END_STREAM (with trailers when there are any).
+// request streams: pieces queued by the stream's writer, handed to nghttp2's data source, then
+// END_STREAM (with trailers when there are any). A piece is either copied into the outbox's own
+// buffer or, when it comes with an owner (SharedBody), queued by reference.
 struct H2Outbox;
 
 // nghttp2_send_data_callback body for a DATA frame whose read callback set NO_COPY: the frame
-// header and `length` bytes of `box` go to `io.out` (one copy instead of two through nghttp2's
-// frame buffer). NGHTTP2_ERR_WOULDBLOCK while a full batch waits: nghttp2 asks again later.
+// header and `length` bytes of `box` go to the writer's batch (H2Outbox::take). Returns
+// NGHTTP2_ERR_WOULDBLOCK while a full batch waits: nghttp2 asks again later.
 int send_data_frame(H2Io& io, const std::uint8_t* framehd, std::size_t length, H2Outbox& box);
 
 struct H2Outbox {
-  std::string buf;
-  std::span<const char> lent;  // when set: the queued bytes, borrowed from the writer (buf unused)
-  std::size_t pos = 0;
   bool end = false;       // no more data after what is queued
   bool deferred = false;  // nghttp2 is waiting for data: resume() when some arrives
   Fields trailers;
 
-  std::size_t pending() const { return (lent.data() ? lent.size() : buf.size()) - pos; }
+  std::size_t pending() const { return queued_; }
+  // Queues a copy of `data`.
   void append(std::span<const char> data);
-  // Queues `data` without copying it; only while nothing else is queued. The caller keeps
-  // `data` alive until pending() is 0 or it calls unlend(), which copies what is left (nghttp2
-  // may still ask for a frame it was promised after the stream ended).
-  void lend(std::span<const char> data);
-  void unlend();
+  // Queues `body.data` by reference, keeping `body.owner` until the bytes are sent (a small
+  // piece is copied instead, so that its producer keeps its buffer).
+  void share(const SharedBody& body);
   // nghttp2_data_source_read_callback body: promises up to `length` bytes, sent without a copy
   // by send_data_frame(); the last call sets EOF and submits the trailers; with nothing queued
   // yet, NGHTTP2_ERR_DEFERRED.
   long read(nghttp2_session* session, std::int32_t stream_id, std::uint8_t* out, std::size_t length,
             std::uint32_t* flags);
-  // Moves `n` queued bytes to `out`.
-  void take(std::size_t n, std::string& out);
-  // The next `n` bytes of the lent buffer, consumed without a copy (only while lent).
-  std::span<const char> borrow(std::size_t n);
+  // Moves `n` queued bytes to the writer's batch: by reference when the batch goes to a plain
+  // socket and the piece is worth an iovec of its own, copied into `io.out` otherwise.
+  void take(std::size_t n, H2Io& io);
   // Tells nghttp2 that data (or the end) is there, if it was waiting.
   void resume(nghttp2_session* session, std::int32_t stream_id);
+
+ private:
+  struct Piece {
+    std::shared_ptr<const void> owner;
+    std::span<const char> data;  // what is left of it to send
+  };
+  std::vector<Piece> pieces_;  // pieces_[head_..] are queued
+  std::size_t head_ = 0;
+  std::size_t queued_ = 0;
+  // The buffer appends copy into: [0, copy_used_) is taken (queued, or in a batch), the rest is
+  // free. A new one is made when it is full and still referenced.
+  std::shared_ptr<char[]> copy_;
+  std::size_t copy_size_ = 0;
+  std::size_t copy_used_ = 0;
 };
 
-// Pieces this big are lent to an empty outbox rather than copied. A small piece is cheaper to
-// copy than to wait for the writer to take it (a suspension and a timer per response: the
-// 1 KiB h2c rows went from 16 to 18 µs of CPU per request when every piece was lent).
-constexpr std::size_t kLendAtLeast = 16 * 1024;
-
-// Copies what is left of a lent buffer into the outbox when the lender stops waiting (also
-// when its coroutine unwinds).
-struct LendGuard {
-  H2Outbox& box;
-  ~LendGuard() { box.unlend(); }
-};
+// Pieces smaller than this are copied rather than referenced, both into the outbox (SharedBody)
+// and into the writer's batch: an iovec (and an owner reference) per small piece costs more
+// than the copy.
+constexpr std::size_t kShareAtLeast = 4 * 1024;
+// The buffer a growing queue of copies gets (the first piece gets one of its own size).
+constexpr std::size_t kCopyBuffer = 16 * 1024;
 
 }  // namespace cmux::http

@@ -36,6 +36,7 @@ class H2Stream final : public Exchange, public net::ByteStream {
   awaitable<std::expected<BodyChunk, error_code>> read_body() override;
   awaitable<error_code> send_head(const ResponseHead& head, bool end_stream) override;
   awaitable<error_code> send_body(std::span<const char> data) override;
+  awaitable<error_code> send_body_shared(const SharedBody& body) override;
   std::size_t body_piece_hint() const override;
   awaitable<error_code> finish(const Fields& trailers) override;
   void abort() override;
@@ -403,17 +404,17 @@ awaitable<error_code> H2Stream::send_body(std::span<const char> data) {
   return send_data(data);
 }
 
+awaitable<error_code> H2Stream::send_body_shared(const SharedBody& body) {
+  if (closed_) co_return asio::error::connection_reset;
+  stats.response_body_bytes += body.data.size();
+  if (body.data.empty()) co_return error_code{};
+  out_.share(body);  // before the first suspension: `body` is the caller's
+  co_return co_await wait_for_wire(session_.high_water());
+}
+
 awaitable<error_code> H2Stream::send_data(std::span<const char> data) {
   if (closed_) co_return asio::error::connection_reset;
   if (data.empty()) co_return error_code{};
-  if (out_.pending() == 0 && data.size() >= kLendAtLeast) {
-    // A big piece and nothing queued: the bytes stay in the caller's buffer until the writer
-    // sends them from there (plain socket) or copies them into its batch, so this returns once
-    // all of them are taken.
-    out_.lend(data);
-    LendGuard guard{out_};
-    co_return co_await wait_for_wire(0);
-  }
   out_.append(data);
   co_return co_await wait_for_wire(session_.high_water());
 }

@@ -65,15 +65,16 @@ awaitable<IdentityBody> relay_identity_body(Exchange& ex, const ResponseHead& re
   }
   if (left == 0) co_return IdentityBody{};
   auto size = static_cast<std::size_t>(std::min<std::uint64_t>(left, std::min(kIdentityChunk, ex.body_piece_hint())));
-  auto buf = std::make_unique_for_overwrite<char[]>(size);
+  BodyBuffer buf(size);
   while (left > 0) {
-    std::span<char> room(buf.get(), static_cast<std::size_t>(std::min<std::uint64_t>(size, left)));
+    auto room = buf.room().first(static_cast<std::size_t>(std::min<std::uint64_t>(size, left)));
     auto [ec, n] = co_await up.read_some(room);
     if (ec == asio::error::eof && !length) break;
     if (ec) co_return IdentityBody{ec};
     left -= n;
-    std::span<const char> got(buf.get(), n);
-    if (co_await ex.send_body(got)) co_return IdentityBody{{}, true};
+    const auto piece = buf.piece(n);
+    auto sent = co_await ex.send_body_shared(piece);
+    if (sent) co_return IdentityBody{{}, true};
   }
   co_return IdentityBody{};
 }
@@ -299,17 +300,17 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
   } else if (auto ec = co_await ex.send_head(resp, end_stream)) {
     co_return ForwardResult{resp.status, false, false, false};
   } else if (!end_stream) {
-    auto body = std::make_unique_for_overwrite<char[]>(kChunkedPiece);
-    std::span<char> room(body.get(), kChunkedPiece);
+    BodyBuffer body(kChunkedPiece);
     for (;;) {
-      auto r = co_await pull_body(*parser, up.in, up.t, room);
+      auto r = co_await pull_body(*parser, up.in, up.t, body.room());
       if (!r) {
         ex.abort();  // never present a truncated body as complete
         co_return std::unexpected(UpstreamFailure{error_text(r.error()), true, false});
       }
       if (r->size) {
-        std::span<const char> piece(body.get(), r->size);
-        if (auto ec = co_await ex.send_body(piece)) co_return ForwardResult{resp.status, false, false, false};
+        const auto piece = body.piece(r->size);
+        auto sent = co_await ex.send_body_shared(piece);
+        if (sent) co_return ForwardResult{resp.status, false, false, false};
       }
       if (r->end) break;
     }

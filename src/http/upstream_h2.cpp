@@ -170,11 +170,6 @@ awaitable<error_code> H2ClientStream::wait_for_wire(std::size_t limit) {
 awaitable<error_code> H2ClientStream::write_all(std::span<const char> data) {
   if (closed_ || out_.end) co_return asio::error::connection_reset;
   if (data.empty()) co_return error_code{};
-  if (out_.pending() == 0 && data.size() >= kLendAtLeast) {  // lent, not copied, as in the server's H2Stream::send_data
-    out_.lend(data);
-    LendGuard guard{out_};
-    co_return co_await wait_for_wire(0);
-  }
   out_.append(data);
   co_return co_await wait_for_wire(session_->options_.high_water);
 }
@@ -484,16 +479,20 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h2(Exchange& ex
 
   if (co_await ex.send_head(resp, head.ended)) co_return ForwardResult{resp.status, false, false, true};
   if (!head.ended) {
-    std::string body;
+    // Each piece keeps its own string while the downstream stream queues it (SharedBody).
+    std::shared_ptr<std::string> body;
     for (;;) {
-      auto ec = co_await net::run_on(home, [&] { return stream.read_into(body, kMaxBodyPiece); });
+      if (!body || body.use_count() > 1) body = std::make_shared<std::string>();
+      auto ec = co_await net::run_on(home, [&] { return stream.read_into(*body, kMaxBodyPiece); });
       if (ec == asio::error::eof) break;
       if (ec) {
         ex.abort();  // never present a truncated body as complete
         // The stream is closed: its state no longer changes on the session's thread.
         co_return std::unexpected(UpstreamFailure{stream.failure_reason(), true, false});
       }
-      if (co_await ex.send_body(body)) co_return ForwardResult{resp.status, false, false, true};
+      const SharedBody piece{body, *body};
+      auto sent = co_await ex.send_body_shared(piece);
+      if (sent) co_return ForwardResult{resp.status, false, false, true};
     }
     Fields trailers = stream.trailers();  // complete before END_STREAM was reported
     strip_hop_by_hop(trailers);
