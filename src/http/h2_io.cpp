@@ -177,33 +177,36 @@ awaitable<void> H2Io::run(std::chrono::milliseconds ping_interval, std::chrono::
 }
 
 void H2Outbox::append(std::span<const char> data) {
-  if (data.empty()) return;
-  std::size_t n = data.size();
-  if (copy_size_ - copy_used_ < n) {
-    // Full: start over in the same buffer once nothing refers to it any more (a tunnel or a
-    // chunked body that is sent as fast as it comes keeps one buffer), else take a new one.
-    // The first piece gets a buffer of its own size (most responses are one piece); a queue
-    // that grows gets room for more.
-    if (copy_ && copy_.use_count() == 1 && copy_size_ >= n) {
-      copy_used_ = 0;
-    } else {
-      copy_size_ = queued_ == 0 ? n : std::max(n, kCopyBuffer);
-      copy_ = std::make_shared_for_overwrite<char[]>(copy_size_);
-      copy_used_ = 0;
+  while (!data.empty()) {
+    if (copy_used_ == copy_size_) {
+      // Full: start over in the same buffer once nothing refers to it any more (a tunnel or a
+      // chunked body that is sent as fast as it comes keeps one buffer), else take a new one.
+      // The first piece gets a buffer of its own size (most responses are one piece), a queue
+      // that grows gets room for more; none is above kMaxCopyBuffer (glibc would map and unmap
+      // a big one for every piece).
+      if (copy_ && copy_.use_count() == 1 && copy_size_ >= std::min(data.size(), kMaxCopyBuffer)) {
+        copy_used_ = 0;
+      } else {
+        copy_size_ = std::min(queued_ == 0 ? data.size() : std::max(data.size(), kCopyBuffer), kMaxCopyBuffer);
+        copy_ = std::make_shared_for_overwrite<char[]>(copy_size_);
+        copy_used_ = 0;
+      }
     }
-  }
-  char* at = copy_.get() + copy_used_;
-  std::memcpy(at, data.data(), n);
-  copy_used_ += n;
-  queued_ += n;
-  if (head_ < pieces_.size()) {
-    auto& last = pieces_.back();
-    if (last.owner.get() == copy_.get() && last.data.data() + last.data.size() == at) {  // continues it
-      last.data = {last.data.data(), last.data.size() + n};
-      return;
+    std::size_t n = std::min(data.size(), copy_size_ - copy_used_);
+    char* at = copy_.get() + copy_used_;
+    std::memcpy(at, data.data(), n);
+    copy_used_ += n;
+    queued_ += n;
+    data = data.subspan(n);
+    if (head_ < pieces_.size()) {
+      auto& last = pieces_.back();
+      if (last.owner.get() == copy_.get() && last.data.data() + last.data.size() == at) {  // continues it
+        last.data = {last.data.data(), last.data.size() + n};
+        continue;
+      }
     }
+    pieces_.push_back({copy_, {at, n}});
   }
-  pieces_.push_back({copy_, {at, n}});
 }
 
 void H2Outbox::share(const SharedBody& body) {

@@ -65,6 +65,8 @@ TEST(H2Outbox, BytesLeaveInOrder) {
       {"copies growing past one buffer", {7000, 9000, 12000}, {0, 0, 0}, 5000, true, 3},
       {"TLS: everything copied", {3909}, {65536}, 16384, false, 0},
       {"tiny frames", {10}, {5000}, 7, true, 0},
+      // A tunnel's 256 KiB read is copied into buffers of at most kMaxCopyBuffer.
+      {"copies bigger than a copy buffer", {256 * 1024}, {0}, 16384, true, 16},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
