@@ -37,8 +37,9 @@ std::string error_text(const error_code& ec) {
 }
 
 // A response body that is not chunked: Content-Length bytes, or (no length) everything up to
-// the upstream's EOF. What came with the head goes out first; then every read lands in one
-// buffer that is handed to the exchange as it is (Beast's parser would copy each byte twice).
+// the upstream's EOF. What came with the head goes out first; then every read lands in a
+// BodyBuffer and is handed to the exchange with its buffer, which an HTTP/2 stream queues
+// without a copy (Beast's parser would copy each byte twice).
 struct IdentityBody {
   error_code upstream;           // the upstream failed (or ended early)
   bool downstream_gone = false;  // the client side failed
