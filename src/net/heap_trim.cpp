@@ -7,6 +7,7 @@ namespace cmux::net {
 HeapTrimmer::HeapTrimmer(asio::io_context& ctx, std::chrono::steady_clock::duration period)
     : timer_(ctx), period_(period) {
   ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  ::mallopt(M_TRIM_THRESHOLD, 4 * 1024 * 1024);
   arm();
 }
 
