@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -14,10 +13,10 @@
 #include <vector>
 
 #include "../common/limit_options.hpp"
-#include "net/asio.hpp"
 #include "net/heap_trim.hpp"
 #include "net/json.hpp"
 #include "net/listen_addr.hpp"
+#include "net/stop_signals.hpp"
 #include "preview/log_event.hpp"
 #include "preview/resolve_flag.hpp"
 #include "preview/route.hpp"
@@ -199,9 +198,10 @@ int main(int argc, char** argv) {
   if (log || env_log) config.log = write_log_event;
   config.threads = threads;
 
-  // Signals are caught from here on: a parent may send SIGTERM as soon as it read our output.
-  asio::io_context main_ctx;
-  asio::signal_set signals(main_ctx, SIGINT, SIGTERM);
+  // SIGINT/SIGTERM are blocked from here on, in every thread the server starts, and wait for
+  // stop_signals.wait(): a parent may send SIGTERM as soon as it read our output.
+  const net::StopSignals stop_signals;
+  net::tune_heap();
 
   auto server = preview::PreviewServer::start(std::move(config));
   if (!server) {
@@ -225,9 +225,7 @@ int main(int argc, char** argv) {
   print_line("cmux-preview-proxy listening on " + bound.to_string());
   for (const auto& context : contexts) print_line(context_json(*context, bound));
 
-  net::HeapTrimmer trimmer(main_ctx, std::chrono::seconds(10));
-  signals.async_wait([&trimmer](const error_code&, int) { trimmer.stop(); });
-  main_ctx.run();
+  stop_signals.wait(std::chrono::seconds(10), net::trim_heap);
   (*server)->stop();
   return 0;
 }

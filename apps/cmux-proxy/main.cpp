@@ -14,6 +14,7 @@
 #include "net/heap_trim.hpp"
 #include "net/io_threads.hpp"
 #include "net/listen_addr.hpp"
+#include "net/stop_signals.hpp"
 #include "tls/server_context.hpp"
 #include "workspace/handler.hpp"
 
@@ -174,6 +175,10 @@ int main(int argc, char** argv) {
     options.tls = [ctx = *ctx] { return ctx; };
   }
 
+  // SIGINT/SIGTERM are blocked from here on, in every thread started below, and wait for
+  // stop_signals.wait(): a parent may send SIGTERM as soon as it read our output.
+  const net::StopSignals stop_signals;
+  net::tune_heap();
   net::IoThreads io(threads);
   workspace::Metrics metrics;
   workspace::WorkspaceHandler handler(config, io, metrics);
@@ -237,40 +242,25 @@ int main(int argc, char** argv) {
   io.start();
 
   // Wait for SIGINT/SIGTERM on the main thread, then drain.
-  asio::io_context main_ctx;
-  asio::signal_set signals(main_ctx, SIGINT, SIGTERM);
-  int signal_number = 0;
-  net::HeapTrimmer trimmer(main_ctx, std::chrono::seconds(10));
-  signals.async_wait([&](const error_code&, int sig) {
-    signal_number = sig;
-    trimmer.stop();
-  });
-  main_ctx.run();
+  const int signal_number = stop_signals.wait(std::chrono::seconds(10), net::trim_heap);
   spdlog::info("signal {}: draining (up to {}s)", signal_number, drain_timeout);
 
   server.drain();
   metrics_server.drain();
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(drain_timeout);
-  asio::steady_timer tick(main_ctx);
-  main_ctx.restart();
-  // Poll the connection count on a 10 ms tick: shutdown only, never on a request path.
-  std::function<void()> wait_drained = [&] {
-    if (server.active_connections() + metrics_server.active_connections() == 0 ||
-        std::chrono::steady_clock::now() >= deadline)
-      return;
-    tick.expires_after(std::chrono::milliseconds(10));
-    tick.async_wait([&](const error_code&) { wait_drained(); });
+  // Poll the connection count every 10 ms: shutdown only, never on a request path.
+  const auto wait_drained = [&](std::chrono::steady_clock::duration limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (server.active_connections() + metrics_server.active_connections() > 0 &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
   };
-  wait_drained();
-  main_ctx.run();
+  wait_drained(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(drain_timeout)));
   if (server.active_connections() > 0) {
     spdlog::warn("drain timeout: closing {} connection(s)", server.active_connections());
     server.terminate();
     metrics_server.terminate();
-    deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    main_ctx.restart();
-    wait_drained();
-    main_ctx.run();
+    wait_drained(std::chrono::seconds(2));
   }
   io.stop();
   io.join();

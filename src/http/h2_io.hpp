@@ -142,7 +142,7 @@ struct H2Outbox {
 // than the copy.
 constexpr std::size_t kShareAtLeast = 4 * 1024;
 // The buffer a growing queue of copies gets (the first piece gets one of its own size), and
-// the largest one: below glibc's mmap threshold (net::HeapTrimmer fixes it at 128 KiB).
+// the largest one: below glibc's mmap threshold (net::tune_heap fixes it at 128 KiB).
 constexpr std::size_t kCopyBuffer = 16 * 1024;
 constexpr std::size_t kMaxCopyBuffer = 64 * 1024;
 

@@ -216,6 +216,13 @@ class Signals(ProxyTestCase):
                 self.assertEqual(r.status, 200)
                 self.assertEqual(p.stop(sig, timeout=12, expect_code=None), 0, p.stderr_text())
 
+    def test_sigterm_right_after_start_is_never_lost(self):
+        # As the preview proxy's test of the same name: docs/operations.md "Signals, drain and exit status".
+        for i in range(12):
+            with self.subTest(start=i):
+                p = self.proxy()
+                self.assertEqual(p.stop(timeout=15), 0)
+
     def test_sigterm_with_idle_keepalive_connections_exits_promptly(self):
         origin = self.origin()
         p = self.proxy()
