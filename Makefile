@@ -25,7 +25,7 @@ test-main: build
 
 # Sanitizer trees (presets asan, tsan: -O1, line tables). scripts/sanitized-ctest sets the
 # sanitizer options and fails on any report of any process. No Node-API addon there (no js.addon,
-# addon.symbols): docs/security.md. Unit tests run side by side (one process per test), the
+# addon.symbols): docs/security.md. Unit tests run as two gtest shards side by side (tests/CMakeLists.txt), the
 # process-level suites one at a time. TSAN_LABELS: what runs under TSan besides the unit tests.
 NPROC := $(shell nproc)
 test-asan: bootstrap
