@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -161,6 +162,36 @@ TEST(BodyBuffer, ReusedOnlyWhenNobodyHoldsIt) {
   auto next = big.room();
   EXPECT_NE(next.data(), room.data());  // the queued piece keeps the old buffer
   EXPECT_EQ(next.size(), kShareAtLeast);
+}
+
+TEST(BodyBuffer, TwoBuffersTakeTurnsWhileOnePieceIsQueued) {
+  BodyBuffer buf(kShareAtLeast);
+  // The read pattern of a stream: a piece stays queued while the next one is read, and leaves
+  // once that one is queued. Two buffers (two owners, both kept alive) serve any number of
+  // pieces; comparing owners, not addresses, as malloc may hand out a freed address again.
+  std::vector<std::weak_ptr<const void>> owners;
+  std::optional<SharedBody> queued;
+  for (int i = 0; i < 6; ++i) {
+    buf.room();
+    SharedBody next = buf.piece(kShareAtLeast);
+    owners.push_back(next.owner);
+    queued = std::move(next);  // the previous piece was sent: its buffer is free again
+  }
+  const auto same = [](const std::weak_ptr<const void>& a, const std::weak_ptr<const void>& b) {
+    return !a.owner_before(b) && !b.owner_before(a);
+  };
+  EXPECT_FALSE(same(owners[0], owners[1]));
+  for (std::size_t i = 2; i < owners.size(); ++i) EXPECT_TRUE(same(owners[i], owners[i % 2])) << i;
+  EXPECT_FALSE(owners[0].expired());
+  EXPECT_FALSE(owners[1].expired());
+  // Both held (one queued, one by a slow consumer): a third buffer, not a shared one.
+  buf.room();
+  SharedBody held = buf.piece(1);
+  EXPECT_TRUE(same(held.owner, owners[0]));
+  buf.room();
+  SharedBody third = buf.piece(1);
+  EXPECT_FALSE(same(third.owner, owners[0]));
+  EXPECT_FALSE(same(third.owner, owners[1]));
 }
 
 TEST(H2Outbox, ReadPromisesWhatIsQueuedThenEnds) {
