@@ -44,12 +44,12 @@ class H1ServerExchange final : public Exchange {
   };
 
  public:
-  using Parser = bhttp::request_parser<bhttp::buffer_body>;
+  using Parser = H1RequestParser;
 
   H1ServerExchange(net::Transport& t, std::string& in, Parser& parser, RequestHead req, ServerConn& conn,
-                   bool keep_alive, std::size_t header_fields, bool expect_continue)
+                   bool keep_alive, bool expect_continue)
       : t_(t), in_(in), parser_(parser), req_(std::move(req)), conn_(conn), keep_alive_(keep_alive),
-        header_fields_(header_fields), expect_continue_(expect_continue) {}
+        expect_continue_(expect_continue) {}
 
   RequestHead& request() override { return req_; }
   const ConnInfo& conn() const override { return conn_.info; }
@@ -75,7 +75,7 @@ class H1ServerExchange final : public Exchange {
       keep_alive_ = false;
       co_return std::unexpected(bhttp::error::body_limit);  // → 413 (client_body_failure)
     }
-    if (r->end) trailers_ = beast_fields(parser_.get().base(), header_fields_);
+    if (r->end) trailers_ = parser_.trailers();
     co_return BodyChunk{{out_.data(), r->size}, r->end};
   }
 
@@ -217,7 +217,6 @@ class H1ServerExchange final : public Exchange {
   RequestHead req_;
   ServerConn& conn_;
   bool keep_alive_;
-  std::size_t header_fields_;
   bool expect_continue_;
   bool tunnel_ = false;
   bool no_body_ = false;
@@ -229,13 +228,11 @@ class H1ServerExchange final : public Exchange {
 };
 
 // Request head from Beast's parsed header; nullopt when it breaks the strict rules.
-std::optional<RequestHead> make_request_head(const bhttp::request_parser<bhttp::buffer_body>& parser,
-                                             std::string_view raw_head, bool tls) {
-  const auto& msg = parser.get();
+std::optional<RequestHead> make_request_head(const H1RequestParser& parser, std::string_view raw_head, bool tls) {
   RequestHead req;
   req.version = Version::http11;
-  req.method = std::string(msg.method_string());
-  req.target = std::string(msg.target());
+  req.method = parser.method();
+  req.target = parser.target();
   req.scheme = tls ? "https" : "http";
   std::size_t hosts = 0;
   for (auto& f : raw_fields(raw_head)) {
@@ -247,7 +244,7 @@ std::optional<RequestHead> make_request_head(const bhttp::request_parser<bhttp::
     req.fields.push_back(std::move(f));
   }
   if (hosts > 1) return std::nullopt;
-  if (msg.version() == 11 && hosts == 0) return std::nullopt;  // RFC 9112 §3.2
+  if (parser.version() == 11 && hosts == 0) return std::nullopt;  // RFC 9112 §3.2
   auto framing = check_framing(req.fields);
   if (!framing) return std::nullopt;
   req.content_length = framing->content_length;
@@ -330,15 +327,13 @@ awaitable<void> serve_http1(net::Transport& t, ServerConn& conn) {
       co_await t.write_all(error_response(413, "Content Too Large"));
       co_return;
     }
-    const auto& msg = parser.get();
-    bool keep_alive = msg.version() == 11 ? !connection_has(req->fields, "close") : connection_has(req->fields, "keep-alive");
+    bool keep_alive = parser.version() == 11 ? !connection_has(req->fields, "close") : connection_has(req->fields, "keep-alive");
     bool expect_continue = false;
     if (auto e = find_field(req->fields, "expect")) {
       expect_continue = iequals(trim(*e), "100-continue");
       remove_field(req->fields, "expect");  // answered here, hop by hop
     }
-    std::size_t header_fields = std::distance(msg.begin(), msg.end());
-    H1ServerExchange ex(t, in, parser, std::move(*req), conn, keep_alive, header_fields, expect_continue);
+    H1ServerExchange ex(t, in, parser, std::move(*req), conn, keep_alive, expect_continue);
     bool failed = false;
     try {
       co_await conn.handler(ex);

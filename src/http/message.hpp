@@ -13,6 +13,7 @@ namespace cmux::http {
 struct Field {
   std::string name;  // lower-case
   std::string value;
+  bool operator==(const Field&) const = default;
 };
 using Fields = std::vector<Field>;
 

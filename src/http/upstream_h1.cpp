@@ -229,9 +229,8 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
   }
 
   // Response head (interim 1xx other than 101 are skipped: we answered Expect ourselves).
-  using Parser = bhttp::response_parser<bhttp::buffer_body>;
-  std::optional<Parser> parser;
-  std::string response_head;
+  std::optional<H1ResponseParser> parser;
+  Fields fields;
   bool received_any = !up.in.empty();
   for (;;) {
     auto scan = scan_head(up.in, limits.head);
@@ -255,23 +254,24 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
     if (req.method == "HEAD" || req.is_connect()) parser->skip(true);
     error_code ec;
     parser->put(asio::buffer(up.in.data(), scan->length), ec);
-    response_head.assign(up.in, 0, scan->length);
-    up.in.erase(0, scan->length);
     if ((ec && ec != bhttp::error::need_more) || !parser->is_header_done())
       co_return std::unexpected(UpstreamFailure{"invalid response head", false, false});
-    int status = parser->get().result_int();
-    if (status >= 100 && status < 200 && status != 101) continue;
+    int status = parser->status();
+    if (status >= 100 && status < 200 && status != 101) {
+      up.in.erase(0, scan->length);
+      continue;
+    }
+    fields = raw_fields({up.in.data(), scan->length});
+    up.in.erase(0, scan->length);
     break;
   }
 
-  const auto& msg = parser->get();
   ResponseHead resp;
-  resp.status = msg.result_int();
-  resp.fields = raw_fields(response_head);
+  resp.status = parser->status();
+  resp.fields = std::move(fields);
   auto framing = check_framing(resp.fields);
   if (!framing) co_return std::unexpected(UpstreamFailure{"invalid response framing", false, false});
-  bool keep_alive = msg.keep_alive();
-  std::size_t header_fields = resp.fields.size();
+  bool keep_alive = parser->keep_alive();
   strip_hop_by_hop(resp.fields);
   strip_internal(resp.fields);
   resp.content_length = framing->content_length;
@@ -315,7 +315,7 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
       }
       if (r->end) break;
     }
-    Fields trailers = beast_fields(msg.base(), header_fields);
+    Fields trailers = parser->trailers();
     strip_hop_by_hop(trailers);
     if (auto ec = co_await ex.finish(trailers)) co_return ForwardResult{resp.status, false, false, false};
   }
