@@ -131,7 +131,7 @@ awaitable<void> H2Io::linger_close() {
     }
   };
   asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::seconds(1));
-  co_await (discard() || timer.async_wait(use_nothrow));
+  co_await (discard() || timer.async_wait(use_nothrow_awaitable));
 }
 
 awaitable<void> H2Io::watchdog(std::chrono::milliseconds interval, std::chrono::milliseconds timeout,

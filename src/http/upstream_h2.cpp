@@ -327,7 +327,7 @@ awaitable<std::expected<std::shared_ptr<H2Client>, error_code>> H2Client::start(
   using namespace asio::experimental::awaitable_operators;
   asio::steady_timer timer(ex);
   timer.expires_after(options.handshake_timeout);
-  auto raced = co_await (wait_settings(self) || timer.async_wait(use_nothrow));
+  auto raced = co_await (wait_settings(self) || timer.async_wait(use_nothrow_awaitable));
   if (raced.index() == 0 && self->settings_received_ && !self->io_.dead) co_return self;
   self->shutdown(true);
   co_return std::unexpected(raced.index() == 1 ? asio::error::timed_out : asio::error::connection_reset);

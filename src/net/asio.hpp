@@ -15,7 +15,11 @@ template <typename T = void>
 using awaitable = boost::asio::awaitable<T>;
 
 // Completion token for coroutines that return errors as values: `auto [ec, n] = co_await
-// sock.async_read_some(buf, use_nothrow);` — exceptions never carry I/O errors.
-inline constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+// sock.async_read_some(buf, use_nothrow);` — exceptions never carry I/O errors. Deferred, not
+// use_awaitable: the awaiting coroutine runs the operation itself, where use_awaitable wraps
+// every operation in a coroutine frame of its own (an allocation per read or write).
+inline constexpr auto use_nothrow = asio::as_tuple(asio::deferred);
+// The same as an awaitable, for the awaitable operators (`a || b`) and co_spawn.
+inline constexpr auto use_nothrow_awaitable = asio::as_tuple(asio::use_awaitable);
 
 }  // namespace cmux

@@ -39,8 +39,8 @@ awaitable<std::expected<tcp::socket, error_code>> connect_tcp(const std::string&
     endpoints.emplace_back(addr, port);
   } else {
     tcp::resolver resolver(ex);
-    auto result = co_await (resolver.async_resolve(host, std::to_string(port), use_nothrow) ||
-                            timer.async_wait(use_nothrow));
+    auto result = co_await (resolver.async_resolve(host, std::to_string(port), use_nothrow_awaitable) ||
+                            timer.async_wait(use_nothrow_awaitable));
     if (result.index() == 1) co_return std::unexpected(asio::error::timed_out);
     auto [rec, results] = std::get<0>(result);
     if (rec) co_return std::unexpected(rec);
@@ -59,7 +59,7 @@ awaitable<std::expected<tcp::socket, error_code>> connect_tcp(const std::string&
       last = oec;
       continue;
     }
-    auto result = co_await (socket.async_connect(ep, use_nothrow) || timer.async_wait(use_nothrow));
+    auto result = co_await (socket.async_connect(ep, use_nothrow_awaitable) || timer.async_wait(use_nothrow_awaitable));
     if (result.index() == 1) co_return std::unexpected(asio::error::timed_out);
     auto [cec] = std::get<0>(result);
     if (!cec) {

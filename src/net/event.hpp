@@ -30,7 +30,7 @@ class Event {
   // the waiting coroutine's cancellation.
   awaitable<void> wait(asio::cancellation_slot give_up) {
     if (!pending_) {
-      auto [ec] = co_await timer_.async_wait(asio::bind_cancellation_slot(give_up, use_nothrow));
+      auto [ec] = co_await timer_.async_wait(asio::bind_cancellation_slot(give_up, use_nothrow_awaitable));
       (void)ec;
     }
     pending_ = false;

@@ -207,7 +207,7 @@ awaitable<std::optional<tls::HelloResult>> classify(net::Transport& t, std::stri
   timer.expires_after(limit);
   std::array<char, 4096> buf;
   for (;;) {
-    auto raced = co_await (t.read_some(buf) || timer.async_wait(use_nothrow));
+    auto raced = co_await (t.read_some(buf) || timer.async_wait(use_nothrow_awaitable));
     if (raced.index() == 1) co_return std::nullopt;
     auto [ec, n] = std::get<0>(raced);
     if (ec || n == 0) co_return std::nullopt;

@@ -15,7 +15,7 @@ using namespace std::chrono_literals;
 // Waits `d` on a timer bound to `w`; returns the wait's error.
 awaitable<error_code> wait_on(SlowWait& w, Clock::duration d) {
   asio::steady_timer timer(co_await asio::this_coro::executor, d);
-  auto [ec] = co_await timer.async_wait(asio::bind_cancellation_slot(w.slot(), use_nothrow));
+  auto [ec] = co_await timer.async_wait(asio::bind_cancellation_slot(w.slot(), use_nothrow_awaitable));
   co_return ec;
 }
 
