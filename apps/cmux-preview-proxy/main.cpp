@@ -86,6 +86,7 @@ std::string context_json(const preview::Context& context, const net::ListenAddr&
 }  // namespace
 
 int main(int argc, char** argv) {
+  net::reexec_with_heap_tunables(argv);  // first: it may exec this binary again (net/heap_trim.hpp)
   CLI::App app{"cmux-preview-proxy: authenticated forward proxy that routes a preview's loopback requests "
                "to its cloud workspace"};
   app.set_version_flag("--version", std::string("cmux-preview-proxy ") + CMUX_VERSION);

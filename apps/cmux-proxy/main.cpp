@@ -86,6 +86,7 @@ std::vector<std::string> split_env_list(const char* value) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  net::reexec_with_heap_tunables(argv);  // first: it may exec this binary again (net/heap_trim.hpp)
   CLI::App app{"cmux-proxy: header-routed reverse proxy for cmux workspaces (HTTP/1.1, HTTP/2, WebSocket, CONNECT)"};
   app.set_version_flag("--version", std::string("cmux-proxy ") + CMUX_VERSION);
   std::vector<std::string> listen;

@@ -223,6 +223,9 @@ class Signals(ProxyTestCase):
                 p = self.proxy()
                 self.assertEqual(p.stop(timeout=15), 0)
 
+    def test_glibc_tunables_set_at_start_and_the_users_kept(self):
+        harness.check_heap_tunables(self, lambda env: self.proxy(env=env))
+
     def test_sigterm_with_idle_keepalive_connections_exits_promptly(self):
         origin = self.origin()
         p = self.proxy()

@@ -94,6 +94,9 @@ class ContextLines(ProxyTestCase):
         self.assertEqual(pp.stop(), 0)
         self.assertTrue(harness.connection_refused("127.0.0.1", port))
 
+    def test_glibc_tunables_set_at_start_and_the_users_kept(self):
+        harness.check_heap_tunables(self, lambda env: self.preview("--listen", "127.0.0.1:0", env=env))
+
     def test_sigterm_right_after_start_is_never_lost(self):
         # A parent may signal as soon as it read our output. Handled by an asynchronous signal
         # handler, such a SIGTERM was lost now and then under ThreadSanitizer (1 start in ~15):

@@ -88,6 +88,29 @@ def sanitizer_build() -> bool:
     return re.search(r"^CMUX_SANITIZE:STRING=\S", text, re.M) is not None
 
 
+HEAP_TUNABLES = "glibc.malloc.tcache_count=100"
+
+
+def glibc_tunables(pid: int) -> str | None:
+    """GLIBC_TUNABLES in the environment of a running process (net/heap_trim.hpp: the CLIs
+    re-exec themselves with HEAP_TUNABLES unless it is set or the build is sanitized)."""
+    for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+        if item.startswith(b"GLIBC_TUNABLES="):
+            return item.split(b"=", 1)[1].decode()
+    return None
+
+
+def check_heap_tunables(test: unittest.TestCase, start) -> None:
+    """`start(env)` starts a CLI; it runs with HEAP_TUNABLES (none in a sanitizer build), and
+    with the user's own GLIBC_TUNABLES untouched."""
+    p = start(None)
+    test.assertEqual(glibc_tunables(p.proc.pid), None if sanitizer_build() else HEAP_TUNABLES)
+    test.assertEqual(p.stop(timeout=15), 0)
+    p = start({"GLIBC_TUNABLES": "glibc.malloc.check=0"})
+    test.assertEqual(glibc_tunables(p.proc.pid), "glibc.malloc.check=0")
+    test.assertEqual(p.stop(timeout=15), 0)
+
+
 def require_binary(path: Path) -> Path:
     if not (path.is_file() and os.access(path, os.X_OK)):
         raise AssertionError(f"{path} is missing: build it first (make build)")
