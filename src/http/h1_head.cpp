@@ -1,7 +1,7 @@
 #include "http/h1_head.hpp"
 
-#include <algorithm>
 #include <charconv>
+#include <cstring>
 
 namespace cmux::http {
 
@@ -22,6 +22,13 @@ std::string_view head_error_text(HeadError e) {
   }
   return "Bad Request";
 }
+
+namespace {
+
+// memchr, not a loop over the bytes: heads are scanned on every request and response.
+bool has_nul(std::string_view s) { return std::memchr(s.data(), '\0', s.size()) != nullptr; }
+
+}  // namespace
 
 std::expected<HeadScan, HeadError> scan_head(std::string_view buf, const HeadLimits& limits) {
   HeadScan scan;
@@ -44,8 +51,7 @@ std::expected<HeadScan, HeadError> scan_head(std::string_view buf, const HeadLim
         return std::unexpected(start_line ? HeadError::uri_too_long : HeadError::fields_too_large);
       if (!start_line && head.size() - fields_start > limits.max_head_bytes)
         return std::unexpected(HeadError::fields_too_large);
-      for (char c : partial)
-        if (c == '\0') return std::unexpected(HeadError::bad_request);
+      if (has_nul(partial)) return std::unexpected(HeadError::bad_request);
       std::size_t cr = partial.find('\r');
       if (cr != std::string_view::npos && cr + 1 < partial.size()) return std::unexpected(HeadError::bad_request);
       return scan;  // need more
@@ -54,8 +60,7 @@ std::expected<HeadScan, HeadError> scan_head(std::string_view buf, const HeadLim
     std::string_view line = head.substr(pos, line_end - 1 - pos);
     if (line.size() > line_limit)
       return std::unexpected(start_line ? HeadError::uri_too_long : HeadError::fields_too_large);
-    for (char c : line)
-      if (c == '\r' || c == '\0') return std::unexpected(HeadError::bad_request);
+    if (line.find('\r') != std::string_view::npos || has_nul(line)) return std::unexpected(HeadError::bad_request);
     pos = line_end + 1;
     if (start_line) {
       if (line.empty()) return std::unexpected(HeadError::bad_request);
@@ -131,7 +136,9 @@ std::expected<Framing, HeadError> check_framing(const Fields& fields) {
 
 Fields raw_fields(std::string_view head) {
   Fields out;
-  out.reserve(static_cast<std::size_t>(std::count(head.begin(), head.end(), '\n')));  // one allocation
+  std::size_t lines = 0;  // one allocation: a line-by-line memchr, not a count over the bytes
+  for (auto at = head.find('\n'); at != std::string_view::npos; at = head.find('\n', at + 1)) ++lines;
+  out.reserve(lines);
   std::size_t pos = head.find("\r\n");
   while (pos != std::string_view::npos) {
     pos += 2;
