@@ -71,6 +71,7 @@ std::expected<HeadScan, HeadError> scan_head(std::string_view buf, const HeadLim
     if (pos - fields_start > limits.max_head_bytes) return std::unexpected(HeadError::fields_too_large);
     if (line.empty()) {
       scan.length = pos;
+      scan.fields = fields;
       return scan;
     }
     if (line.front() == ' ' || line.front() == '\t') return std::unexpected(HeadError::bad_request);  // obs-fold
@@ -132,25 +133,6 @@ std::expected<Framing, HeadError> check_framing(const Fields& fields) {
   }
   if (cl_count > 1) return std::unexpected(HeadError::bad_request);
   return framing;
-}
-
-Fields raw_fields(std::string_view head) {
-  Fields out;
-  std::size_t lines = 0;  // one allocation: a line-by-line memchr, not a count over the bytes
-  for (auto at = head.find('\n'); at != std::string_view::npos; at = head.find('\n', at + 1)) ++lines;
-  out.reserve(lines);
-  std::size_t pos = head.find("\r\n");
-  while (pos != std::string_view::npos) {
-    pos += 2;
-    std::size_t end = head.find("\r\n", pos);
-    if (end == std::string_view::npos || end == pos) break;
-    std::string_view line = head.substr(pos, end - pos);
-    std::size_t colon = line.find(':');
-    if (colon != std::string_view::npos)
-      out.push_back({to_lower(line.substr(0, colon)), std::string(trim(line.substr(colon + 1)))});
-    pos = end;
-  }
-  return out;
 }
 
 std::size_t format_chunk_size(char (&buf)[24], std::size_t size) {

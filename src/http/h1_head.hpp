@@ -32,6 +32,7 @@ std::string_view head_error_text(HeadError e);
 struct HeadScan {
   std::size_t skipped = 0;   // leading empty lines ignored before the start line (RFC 9112 §2.2)
   std::size_t length = 0;    // bytes of the head after `skipped`, including the final CRLFCRLF; 0 = need more
+  std::size_t fields = 0;    // field lines in a complete head
 };
 
 // Scans `buf` for a complete head. Rejects bare LF, lone CR, obs-fold, NUL/CR in fields,
@@ -46,10 +47,6 @@ struct Framing {
 // Transfer-Encoding / Content-Length rules: final coding exactly `chunked`; never both;
 // exactly one Content-Length field holding one decimal value.
 std::expected<Framing, HeadError> check_framing(const Fields& fields);
-
-// Field lines of a head that scan_head() accepted and Beast parsed, in wire order
-// (Beast's container groups repeated names together; a proxy must keep the order).
-Fields raw_fields(std::string_view head);
 
 // Chunked framing, shared by server responses and upstream requests.
 std::size_t format_chunk_size(char (&buf)[24], std::size_t size);  // "<hex>\r\n"; returns its length

@@ -228,14 +228,14 @@ class H1ServerExchange final : public Exchange {
 };
 
 // Request head from Beast's parsed header; nullopt when it breaks the strict rules.
-std::optional<RequestHead> make_request_head(const H1RequestParser& parser, std::string_view raw_head, bool tls) {
+std::optional<RequestHead> make_request_head(H1RequestParser& parser, bool tls) {
   RequestHead req;
   req.version = Version::http11;
   req.method = parser.method();
   req.target = parser.target();
   req.scheme = tls ? "https" : "http";
   std::size_t hosts = 0;
-  for (auto& f : raw_fields(raw_head)) {
+  for (auto& f : parser.take_fields()) {
     if (f.name == "host") {
       ++hosts;
       req.authority = std::move(f.value);
@@ -311,13 +311,14 @@ awaitable<void> serve_http1(net::Transport& t, ServerConn& conn) {
 
     H1ServerExchange::Parser parser;
     parser.eager(true);
+    parser.expect_fields(scan.fields);
     parser.header_limit(static_cast<std::uint32_t>(scan.length + 1));
     parser.body_limit(boost::none);
     error_code ec;
     parser.put(asio::buffer(in.data(), scan.length), ec);
     std::optional<RequestHead> req;
     if ((!ec || ec == bhttp::error::need_more) && parser.is_header_done())
-      req = make_request_head(parser, {in.data(), scan.length}, t.is_tls());
+      req = make_request_head(parser, t.is_tls());
     in.erase(0, scan.length);
     if (!req) {
       co_await t.write_all(error_response(400, "Bad Request"));

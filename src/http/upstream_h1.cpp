@@ -249,6 +249,7 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
     up.in.erase(0, scan->skipped);
     parser.emplace();
     parser->eager(true);
+    parser->expect_fields(scan->fields);
     parser->header_limit(static_cast<std::uint32_t>(scan->length + 1));
     parser->body_limit(boost::none);
     if (req.method == "HEAD" || req.is_connect()) parser->skip(true);
@@ -261,7 +262,7 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
       up.in.erase(0, scan->length);
       continue;
     }
-    fields = raw_fields({up.in.data(), scan->length});
+    fields = parser->take_fields();
     up.in.erase(0, scan->length);
     break;
   }

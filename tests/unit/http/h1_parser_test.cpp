@@ -1,15 +1,17 @@
-// http::H1Parser: Beast's HTTP/1.1 parser without its field container (h1_beast.hpp). The
-// head's fields come from raw_fields(); the parser keeps the start line, decodes the body into
-// the caller's buffer and keeps the trailers.
+// http::H1Parser: Beast's HTTP/1.1 parser without its field container (h1_beast.hpp). It keeps
+// the start line and the fields and trailers in wire order, and decodes the body into the
+// caller's buffer.
 #include <gtest/gtest.h>
 
 #include <string>
 #include <string_view>
 
-#include "http/h1_beast.hpp"
+#include "http/h1_parser.hpp"
 
 namespace cmux::http {
 namespace {
+
+using boost::system::error_code;
 
 // Feeds `wire` to `parser` in pieces of at most `step` bytes, decoding the body through a
 // buffer of `room` bytes; returns the decoded body. Fails the test on a parse error.
@@ -65,11 +67,51 @@ TEST(H1Parser, ChunkedResponseBodyAndTrailersAtEverySplitAndBufferSize) {
       EXPECT_EQ(parser.status(), 200);
       EXPECT_EQ(parser.version(), 11u);
       EXPECT_TRUE(parser.keep_alive());
-      // Header fields are not kept; trailers are, in wire order, names lower-cased.
-      const Fields expected{{"x-checksum", "abc123"}, {"x-count", "2"}, {"x-checksum", "second"}};
-      EXPECT_EQ(parser.trailers(), expected);
+      // Fields and trailers apart, each in wire order, names lower-cased.
+      const Fields head{{"content-type", "text/plain"}, {"transfer-encoding", "chunked"}, {"trailer", "X-Checksum, X-Count"}};
+      EXPECT_EQ(parser.take_fields(), head);
+      const Fields trailers{{"x-checksum", "abc123"}, {"x-count", "2"}, {"x-checksum", "second"}};
+      EXPECT_EQ(parser.trailers(), trailers);
     }
   }
+}
+
+// Fields of a head in one piece, as the codecs parse it after scan_head().
+template <bool isRequest>
+Fields head_fields(std::string_view head, error_code& ec) {
+  H1Parser<isRequest> parser;
+  parser.eager(true);
+  parser.put(boost::asio::buffer(head.data(), head.size()), ec);
+  if (!ec && !parser.is_header_done()) ec = bhttp::error::need_more;
+  return parser.take_fields();
+}
+
+TEST(H1Parser, FieldsInWireOrderWithInterleavedRepeatsAndLowerCaseNames) {
+  error_code ec;
+  const Fields got = head_fields<true>(
+      "GET http://a:80/ HTTP/1.1\r\nHost: a\r\nCookie: 1\r\nAccept: x\r\ncookie: 2\r\n"
+      "X-Mixed-CASE: V\r\nCOOKIE:3\r\n\r\nBody-Looking: line\r\n", ec);
+  EXPECT_FALSE(ec) << ec.message();
+  const Fields expected{{"host", "a"}, {"cookie", "1"}, {"accept", "x"}, {"cookie", "2"}, {"x-mixed-case", "V"}, {"cookie", "3"}};
+  EXPECT_EQ(got, expected);
+}
+
+TEST(H1Parser, FieldValuesLoseSurroundingWhitespaceOnly) {
+  error_code ec;
+  const Fields got = head_fields<false>(
+      "HTTP/1.1 204 No Content\r\nA:   v  \r\nB:\tv\t\r\nC:\r\nD: \t \r\nE: a  b\r\n"
+      "Location: http://h:1/p\r\n\r\n", ec);
+  EXPECT_FALSE(ec) << ec.message();
+  const Fields expected{{"a", "v"}, {"b", "v"}, {"c", ""}, {"d", ""}, {"e", "a  b"}, {"location", "http://h:1/p"}};
+  EXPECT_EQ(got, expected);
+}
+
+TEST(H1Parser, StartLineOnlyHasNoFieldsAndALineWithoutColonIsRefused) {
+  error_code ec;
+  EXPECT_TRUE(head_fields<true>("GET / HTTP/1.1\r\n\r\n", ec).empty());
+  EXPECT_FALSE(ec) << ec.message();
+  head_fields<true>("GET / HTTP/1.1\r\nno colon\r\nA: 1\r\n\r\n", ec);
+  EXPECT_TRUE(ec);
 }
 
 TEST(H1Parser, ResponseWithLengthAndConnectionClose) {
