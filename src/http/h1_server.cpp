@@ -234,16 +234,14 @@ std::optional<RequestHead> make_request_head(H1RequestParser& parser, bool tls) 
   req.method = parser.method();
   req.target = parser.target();
   req.scheme = tls ? "https" : "http";
-  std::size_t hosts = 0;
-  for (auto& f : parser.take_fields()) {
-    if (f.name == "host") {
-      ++hosts;
-      req.authority = std::move(f.value);
-      continue;
-    }
-    req.fields.push_back(std::move(f));
-  }
+  req.fields = parser.take_fields();
+  const std::size_t hosts = count_field(req.fields, "host");
   if (hosts > 1) return std::nullopt;
+  if (hosts == 1) {
+    auto host = std::find_if(req.fields.begin(), req.fields.end(), [](const Field& f) { return f.name == "host"; });
+    req.authority = std::move(host->value);
+    req.fields.erase(host);
+  }
   if (parser.version() == 11 && hosts == 0) return std::nullopt;  // RFC 9112 §3.2
   auto framing = check_framing(req.fields);
   if (!framing) return std::nullopt;

@@ -16,10 +16,18 @@ constexpr bool is_ows(char c) { return c == ' ' || c == '\t'; }
 
 // Always hop-by-hop (RFC 9110 §7.6.1), plus `proxy-connection`, a pre-standard alias
 // that some clients still send. `te` is handled separately because of `te: trailers`.
-constexpr std::array<std::string_view, 8> kHopByHopNames = {
-    "connection",        "keep-alive", "proxy-authenticate", "proxy-authorization", "trailer",
-    "transfer-encoding", "upgrade",    "proxy-connection",
-};
+// By length first: most fields of a message are rejected without comparing a byte.
+bool is_hop_by_hop_name(std::string_view name) {
+  switch (name.size()) {
+    case 7: return name == "trailer" || name == "upgrade";
+    case 10: return name == "connection" || name == "keep-alive";
+    case 16: return name == "proxy-connection";
+    case 17: return name == "transfer-encoding";
+    case 18: return name == "proxy-authenticate";
+    case 19: return name == "proxy-authorization";
+    default: return false;
+  }
+}
 
 constexpr std::array<std::string_view, 3> kInternalNames = {
     "x-cmux-port-internal",
@@ -32,7 +40,8 @@ bool is_te_trailers(const Field& field) {
   return field.name == "te" && iequals(trim(field.value), "trailers");
 }
 
-// Lower-cased, trimmed, non-empty tokens of every Connection field, in order.
+// Lower-cased, trimmed, non-empty tokens of every Connection field, in order, except those the
+// fixed rules strip anyway (`keep-alive`, `upgrade`, `te`, ...): usually none, and no allocation.
 std::vector<std::string> connection_tokens(const Fields& fields) {
   std::vector<std::string> tokens;
   for (const Field& field : fields) {
@@ -41,7 +50,10 @@ std::vector<std::string> connection_tokens(const Fields& fields) {
     while (!rest.empty()) {
       const std::size_t comma = rest.find(',');
       const std::string_view token = trim(rest.substr(0, comma));
-      if (!token.empty()) tokens.push_back(to_lower(token));
+      if (!token.empty()) {
+        std::string name = to_lower(token);
+        if (!is_hop_by_hop_name(name) && name != "te") tokens.push_back(std::move(name));
+      }
       rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
     }
   }
@@ -85,8 +97,13 @@ RequestHead take_for_upstream(RequestHead& req) {
 }
 
 std::string to_lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), ascii_lower);
+  std::string out;
+  // The size given to the callback is not used: GCC 12's libstdc++ passes the new capacity
+  // there when the string grows (it may exceed s.size()).
+  out.resize_and_overwrite(s.size(), [s](char* p, std::size_t) {
+    for (std::size_t i = 0; i < s.size(); ++i) p[i] = ascii_lower(s[i]);
+    return s.size();
+  });
   return out;
 }
 
@@ -121,7 +138,7 @@ void strip_hop_by_hop(Fields& fields, bool keep_te_trailers) {
     // `te: trailers` survives even when Connection lists `te` (an HTTP/1.1 sender must list
     // it there), otherwise an h1 -> h2 hop could never carry it.
     if (field.name == "te") return !(keep_te_trailers && is_te_trailers(field));
-    return contains(kHopByHopNames, field.name) || contains(listed, field.name);
+    return is_hop_by_hop_name(field.name) || contains(listed, field.name);
   });
 }
 

@@ -73,6 +73,9 @@ INSTANTIATE_TEST_SUITE_P(Table, IequalsTest,
 TEST(FieldHelpers, ToLowerFoldsOnlyAscii) {
   EXPECT_EQ(to_lower("Content-TYPE"), "content-type");
   EXPECT_EQ(to_lower(""), "");
+  // Longer than the small-string buffer: the result has exactly the input's length.
+  EXPECT_EQ(to_lower("X-Cmux-Port-Internal"), "x-cmux-port-internal");
+  EXPECT_EQ(to_lower(std::string(100, 'A')), std::string(100, 'a'));
   EXPECT_EQ(to_lower("@[`{\xC3\x89"), "@[`{\xC3\x89");
 }
 
