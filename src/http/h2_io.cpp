@@ -244,7 +244,7 @@ void H2Outbox::take(std::size_t n, H2Io& io) {
     auto& piece = pieces_[head_];
     std::size_t k = std::min(n, piece.data.size());
     auto part = piece.data.first(k);
-    if (io.may_borrow && k >= kShareAtLeast && io.borrowed.size() < H2Io::kMaxBorrowed)
+    if (io.may_borrow && k >= kBorrowAtLeast && io.borrowed.size() < H2Io::kMaxBorrowed)
       io.borrowed.push_back({io.out.size(), part, piece.owner});
     else
       io.out.append(part.data(), part.size());

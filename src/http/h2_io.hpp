@@ -141,6 +141,10 @@ struct H2Outbox {
 // and into the writer's batch: an iovec (and an owner reference) per small piece costs more
 // than the copy.
 constexpr std::size_t kShareAtLeast = 4 * 1024;
+// A part of a referenced piece that goes into the batch by reference: the end of one piece and
+// the start of the next often share a 16 KiB DATA frame, and copying those parts copied a
+// quarter of every 100 KiB body on 100 concurrent streams.
+constexpr std::size_t kBorrowAtLeast = 1024;
 // The buffer a growing queue of copies gets (the first piece gets one of its own size), and
 // the largest one: below glibc's mmap threshold (net::tune_heap fixes it at 128 KiB).
 constexpr std::size_t kCopyBuffer = 16 * 1024;
