@@ -59,11 +59,14 @@ struct Case {
 TEST(H2Outbox, BytesLeaveInOrder) {
   const Case cases[] = {
       {"one small copy", {1000}, {0}, 16384, true, 0},
-      {"head, then a big shared piece", {3909}, {65536}, 16384, true, 4},
-      {"shared pieces split across frames", {0, 0}, {20000, 20000}, 16384, true, 3},
+      // Parts of 1 KiB and more go by reference (kBorrowAtLeast), copy-buffer parts included:
+      // 3909 + 12475, 16384 x 3, 3909.
+      {"head, then a big shared piece", {3909}, {65536}, 16384, true, 6},
+      // 16384, then 3616 + 12768 (the end of the first piece is not copied), then 7232.
+      {"shared pieces split across frames", {0, 0}, {20000, 20000}, 16384, true, 4},
       // 200 + 100 + 4095 copied bytes make one piece of the copy buffer, big enough to refer to.
       {"small shared pieces are copied", {100, 100}, {200, 4095}, 16384, true, 1},
-      {"copies growing past one buffer", {7000, 9000, 12000}, {0, 0, 0}, 5000, true, 3},
+      {"copies growing past one buffer", {7000, 9000, 12000}, {0, 0, 0}, 5000, true, 8},
       {"TLS: everything copied", {3909}, {65536}, 16384, false, 0},
       {"tiny frames", {10}, {5000}, 7, true, 0},
       // A tunnel's 256 KiB read is copied into buffers of at most kMaxCopyBuffer.
