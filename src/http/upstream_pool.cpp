@@ -106,25 +106,29 @@ awaitable<std::expected<std::shared_ptr<H2Client>, UpstreamPool::SessionError>> 
 
 awaitable<std::expected<ForwardResult, UpstreamFailure>> UpstreamPool::forward(Exchange& ex, const Origin& origin,
                                                                                const RequestHead& req) {
-  Worker& w = workers_[ex.conn().worker];
-  std::unique_ptr<UpstreamConn> spare;
   // Upgrades stay on HTTP/1.1 (no RFC 8441 upstream yet); everything else may multiplex.
-  if (origin.h2 && req.upgrade.empty()) {
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      auto s = co_await net::run_on(home_, [&] { return session(origin); });
-      if (!s) {
-        if (!s.error().h1_only) co_return std::unexpected(UpstreamFailure{s.error().reason, false, false});
-        // The connection ALPN gave us belongs to the home thread: reuse it only there.
-        if (ex.conn().worker == 0) spare = std::move(s.error().h1_conn);
-        break;
-      }
-      auto result = co_await forward_h2(ex, std::move(*s), req, options_.limits);
-      // Retry only what the upstream never processed and the client never saw.
-      if (result || !result.error().nothing_received || ex.head_sent()) co_return result;
-      spdlog::debug("upstream {}: {}; retrying", origin.key(), result.error().reason);
+  if (origin.h2 && req.upgrade.empty()) return forward_on_h2(ex, origin, req);
+  return forward_on_h1(ex, workers_[ex.conn().worker], origin, req, nullptr);
+}
+
+awaitable<std::expected<ForwardResult, UpstreamFailure>> UpstreamPool::forward_on_h2(Exchange& ex,
+                                                                                     const Origin& origin,
+                                                                                     const RequestHead& req) {
+  std::unique_ptr<UpstreamConn> spare;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto s = co_await net::run_on(home_, [&] { return session(origin); });
+    if (!s) {
+      if (!s.error().h1_only) co_return std::unexpected(UpstreamFailure{s.error().reason, false, false});
+      // The connection ALPN gave us belongs to the home thread: reuse it only there.
+      if (ex.conn().worker == 0) spare = std::move(s.error().h1_conn);
+      break;
     }
+    auto result = co_await forward_h2(ex, std::move(*s), req, options_.limits);
+    // Retry only what the upstream never processed and the client never saw.
+    if (result || !result.error().nothing_received || ex.head_sent()) co_return result;
+    spdlog::debug("upstream {}: {}; retrying", origin.key(), result.error().reason);
   }
-  co_return co_await forward_on_h1(ex, w, origin, req, std::move(spare));
+  co_return co_await forward_on_h1(ex, workers_[ex.conn().worker], origin, req, std::move(spare));
 }
 
 awaitable<std::expected<ForwardResult, UpstreamFailure>> UpstreamPool::forward_on_h1(

@@ -55,7 +55,9 @@ class UpstreamPool {
   // Sends the exchange's request (`req`: already rewritten and stripped; authority = what
   // the origin must see) to `origin` and relays the response, an upgrade or a CONNECT
   // tunnel. Failures before the response leave the exchange untouched for the caller to
-  // answer; after it started, the exchange is aborted.
+  // answer; after it started, the exchange is aborted. Not a coroutine itself (one frame less
+  // per request): it returns the coroutine that does the work, which starts when awaited, so
+  // `origin` and `req` must be the caller's named objects, never temporaries.
   awaitable<std::expected<ForwardResult, UpstreamFailure>> forward(Exchange& ex, const Origin& origin,
                                                                    const RequestHead& req);
 
@@ -87,6 +89,9 @@ class UpstreamPool {
                                                                            std::string_view alpn);
   // Runs on the home thread.
   awaitable<std::expected<std::shared_ptr<H2Client>, SessionError>> session(const Origin& origin);
+  // HTTP/2 first, falling back to HTTP/1.1 for an origin that does not speak it.
+  awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_on_h2(Exchange& ex, const Origin& origin,
+                                                                         const RequestHead& req);
   awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_on_h1(Exchange& ex, Worker& w,
                                                                          const Origin& origin,
                                                                          const RequestHead& req,
