@@ -1,5 +1,6 @@
 #include "http/h1_head.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -135,6 +136,21 @@ std::expected<Framing, HeadError> check_framing(const Fields& fields) {
   return framing;
 }
 
+void append_field_line(std::string& out, const Field& field) {
+  const std::size_t at = out.size();
+  const std::size_t size = at + field.name.size() + 2 + field.value.size() + 2;
+  // The callback's size argument is not used: GCC 12 passes the new capacity there.
+  out.resize_and_overwrite(size, [&](char* p, std::size_t) {
+    p = std::copy(field.name.begin(), field.name.end(), p + at);
+    *p++ = ':';
+    *p++ = ' ';
+    p = std::copy(field.value.begin(), field.value.end(), p);
+    *p++ = '\r';
+    *p = '\n';
+    return size;
+  });
+}
+
 std::size_t format_chunk_size(char (&buf)[24], std::size_t size) {
   auto [p, ec] = std::to_chars(buf, buf + 20, size, 16);
   *p++ = '\r';
@@ -144,7 +160,7 @@ std::size_t format_chunk_size(char (&buf)[24], std::size_t size) {
 
 std::string last_chunk(const Fields& trailers) {
   std::string out = "0\r\n";
-  for (const auto& f : trailers) out += f.name + ": " + f.value + "\r\n";
+  for (const auto& f : trailers) append_field_line(out, f);
   out += "\r\n";
   return out;
 }

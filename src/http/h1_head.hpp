@@ -48,6 +48,9 @@ struct Framing {
 // exactly one Content-Length field holding one decimal value.
 std::expected<Framing, HeadError> check_framing(const Fields& fields);
 
+// Appends "name: value\r\n" with one size check (heads are built field by field on every request).
+void append_field_line(std::string& out, const Field& field);
+
 // Chunked framing, shared by server responses and upstream requests.
 std::size_t format_chunk_size(char (&buf)[24], std::size_t size);  // "<hex>\r\n"; returns its length
 std::string last_chunk(const Fields& trailers);                     // "0\r\n" + trailers + "\r\n"

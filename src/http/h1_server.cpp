@@ -136,10 +136,7 @@ class H1ServerExchange final : public Exchange {
         if (tunnel_ || (bodyless_status(head.status) && head.status != 304)) continue;
         has_length = true;
       }
-      out += f.name;
-      out += ": ";
-      out += f.value;
-      out += "\r\n";
+      append_field_line(out, f);
     }
     if (tunnel_ && head.status == 101) {
       out += "connection: upgrade\r\nupgrade: ";

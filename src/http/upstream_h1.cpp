@@ -124,10 +124,7 @@ std::string serialize_request_head(const RequestHead& req, bool& chunked_body) {
     if (f.name == "content-length") has_length = true;
     if (f.name == "sec-websocket-key") ws_key = true;
     if (f.name == "sec-websocket-version") ws_version = true;
-    out += f.name;
-    out += ": ";
-    out += f.value;
-    out += "\r\n";
+    append_field_line(out, f);
   }
   chunked_body = false;
   if (!req.upgrade.empty()) {

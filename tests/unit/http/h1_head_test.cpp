@@ -342,5 +342,24 @@ TEST(CheckFramingDirect, TrimsValuesItself) {
   EXPECT_TRUE(check_framing(Fields{{"transfer-encoding", " chunked\t"}}).value().chunked);
 }
 
+// ---- serialising ----
+
+TEST(AppendFieldLine, AppendsNameColonValueCrlfWhateverTheRoomLeft) {
+  std::string out = "HTTP/1.1 200 OK\r\n";
+  append_field_line(out, {"a", ""});
+  append_field_line(out, {"content-type", "text/plain"});
+  const std::string long_value(300, 'v');  // past the string's capacity: it grows
+  append_field_line(out, {"x-long", long_value});
+  EXPECT_EQ(out, "HTTP/1.1 200 OK\r\na: \r\ncontent-type: text/plain\r\nx-long: " + long_value + "\r\n");
+  std::string empty;
+  append_field_line(empty, {"x-cmux-port-internal", "3000"});
+  EXPECT_EQ(empty, "x-cmux-port-internal: 3000\r\n");
+}
+
+TEST(LastChunk, CarriesTheTrailers) {
+  EXPECT_EQ(last_chunk({}), "0\r\n\r\n");
+  EXPECT_EQ(last_chunk({{"x-checksum", "abc"}, {"grpc-status", "0"}}), "0\r\nx-checksum: abc\r\ngrpc-status: 0\r\n\r\n");
+}
+
 }  // namespace
 }  // namespace cmux::http
