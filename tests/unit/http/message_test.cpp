@@ -76,6 +76,19 @@ TEST(FieldHelpers, ToLowerFoldsOnlyAscii) {
   // Longer than the small-string buffer: the result has exactly the input's length.
   EXPECT_EQ(to_lower("X-Cmux-Port-Internal"), "x-cmux-port-internal");
   EXPECT_EQ(to_lower(std::string(100, 'A')), std::string(100, 'a'));
+  // Every byte value at every position of the eight-byte steps, against the one-byte rule.
+  std::string all;
+  for (int b = 0; b < 256; ++b) all += static_cast<char>(b);
+  for (std::size_t shift = 0; shift < 8; ++shift) {
+    const std::string in = std::string(shift, 'Q') + all;
+    const std::string got = to_lower(in);
+    ASSERT_EQ(got.size(), in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      const auto c = static_cast<unsigned char>(in[i]);
+      const char want = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : static_cast<char>(c);
+      ASSERT_EQ(got[i], want) << "byte " << int(c) << " at " << i;
+    }
+  }
   EXPECT_EQ(to_lower("@[`{\xC3\x89"), "@[`{\xC3\x89");
 }
 
