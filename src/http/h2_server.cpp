@@ -75,9 +75,9 @@ class H2Stream final : public Exchange, public net::ByteStream {
   int refused_status() const;
   // After the handler: waits until the queued response left (or the peer stopped taking it).
   awaitable<void> flush_output();
-  // Shared with the spawned handler's completion handler: Asio touches the slot after the
-  // handler coroutine (which owns this stream) has finished.
-  std::shared_ptr<asio::cancellation_signal> cancel = std::make_shared<asio::cancellation_signal>();
+  // The spawned handler's completion handler keeps it (and so this stream) alive: Asio touches
+  // the slot after the handler coroutine (which owns this stream) has finished.
+  asio::cancellation_signal cancel;
   bool handler_done = false;
 
  private:
@@ -274,7 +274,7 @@ void H2Stream::on_close(std::uint32_t error_code) {
   if (!handler_done && (error_code != NGHTTP2_NO_ERROR || !finished_)) {
     // The peer reset the stream (or the connection is going): stop the handler's upstream work.
     // emit() only schedules the aborted completions; nothing re-enters nghttp2 here.
-    cancel->emit(asio::cancellation_type::terminal);
+    cancel.emit(asio::cancellation_type::terminal);
   }
 }
 
@@ -589,7 +589,7 @@ void H2Session::start_stream(H2Stream& stream) {
   if (it == streams_.end()) return;
   ++running_handlers_;
   update_idle_deadline();
-  auto signal = stream.cancel;
+  std::shared_ptr<asio::cancellation_signal> signal(it->second, &it->second->cancel);  // no allocation of its own
   asio::co_spawn(ex_, run_stream(it->second),
                  asio::bind_cancellation_slot(signal->slot(), [signal](std::exception_ptr) {}));
 }
