@@ -21,8 +21,7 @@ awaitable<error_code> Exchange::send_head_and_body(const ResponseHead& head, std
   if (auto ec = co_await send_head(head, false)) co_return ec;
   if (auto ec = co_await send_body(body)) co_return ec;
   if (!end_stream) co_return error_code{};
-  const Fields no_trailers;
-  co_return co_await finish(no_trailers);
+  co_return co_await finish(kNoFields);
 }
 
 awaitable<void> Exchange::client_gone() {

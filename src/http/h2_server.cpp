@@ -46,12 +46,7 @@ class H2Stream final : public Exchange, public net::ByteStream {
   awaitable<std::pair<error_code, std::size_t>> read_some(std::span<char> buf) override;
   // Tunnel bytes: the relay counts them, so they do not go into stats here.
   awaitable<error_code> write_all(std::span<const char> data) override { return send_data(data); }
-  // A coroutine, not `return finish({})`: the awaitable is lazy and the temporary would be
-  // gone by the time finish() reads it.
-  awaitable<error_code> shutdown_write() override {
-    const Fields none;
-    co_return co_await finish(none);
-  }
+  awaitable<error_code> shutdown_write() override { return finish(kNoFields); }
   void close() override {
     if (!finished_) abort();
   }

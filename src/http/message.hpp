@@ -16,6 +16,8 @@ struct Field {
   bool operator==(const Field&) const = default;
 };
 using Fields = std::vector<Field>;
+// No fields (no trailers): a static, so that a lazy awaitable may refer to it.
+inline const Fields kNoFields;
 
 // First value of `name` (lower-case), if present.
 std::optional<std::string_view> find_field(const Fields& fields, std::string_view name);

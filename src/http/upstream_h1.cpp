@@ -294,8 +294,7 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
       ex.abort();  // never present a truncated body as complete
       co_return std::unexpected(UpstreamFailure{error_text(body.upstream), true, false});
     }
-    const Fields no_trailers;
-    if (auto ec = co_await ex.finish(no_trailers)) co_return ForwardResult{resp.status, false, false, false};
+    if (auto ec = co_await ex.finish(kNoFields)) co_return ForwardResult{resp.status, false, false, false};
   } else if (auto ec = co_await ex.send_head(resp, end_stream)) {
     co_return ForwardResult{resp.status, false, false, false};
   } else if (!end_stream) {

@@ -52,12 +52,7 @@ class H2ClientStream final : public net::ByteStream {
   awaitable<error_code> write_all(std::span<const char> data) override;
   // END_STREAM, with trailers when there are any.
   awaitable<error_code> finish(const Fields& trailers);
-  // A coroutine, not `return finish({})`: the awaitable is lazy and the temporary would be
-  // gone by the time finish() reads it.
-  awaitable<error_code> shutdown_write() override {
-    const Fields none;
-    co_return co_await finish(none);
-  }
+  awaitable<error_code> shutdown_write() override { return finish(kNoFields); }
   // RST_STREAM(CANCEL) unless the stream already closed. Idempotent.
   void close() override;
 
