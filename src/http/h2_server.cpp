@@ -37,6 +37,8 @@ class H2Stream final : public Exchange, public net::ByteStream {
   awaitable<error_code> send_head(const ResponseHead& head, bool end_stream) override;
   awaitable<error_code> send_body(std::span<const char> data) override;
   awaitable<error_code> send_body_shared(const SharedBody& body) override;
+  awaitable<error_code> send_head_and_body(const ResponseHead& head, std::span<const char> body,
+                                           bool end_stream) override;
   std::size_t body_piece_hint() const override;
   awaitable<error_code> finish(const Fields& trailers) override;
   void abort() override;
@@ -76,8 +78,15 @@ class H2Stream final : public Exchange, public net::ByteStream {
   bool handler_done = false;
 
  private:
+  // HEADERS (with END_STREAM when `end_stream`) for nghttp2 to send.
+  error_code submit_head(const ResponseHead& head, bool end_stream);
+  // After queueing: tells nghttp2 and the writer, and whether the caller may go on at once (no
+  // more than `limit` bytes queued, or the stream is gone). Most pieces leave at once, and only
+  // the rest pay for a coroutine frame to wait in.
+  bool hand_over(std::size_t limit);
   // Until at most `limit` bytes are queued (or the stream is gone).
   awaitable<error_code> wait_for_wire(std::size_t limit);
+  error_code sent() const { return closed_ ? error_code(asio::error::connection_reset) : error_code{}; }
   awaitable<error_code> send_data(std::span<const char> data);
   void consume(std::size_t n);
 
@@ -329,7 +338,28 @@ int send_data(nghttp2_session*, nghttp2_frame*, const std::uint8_t* framehd, std
 }  // namespace
 
 awaitable<error_code> H2Stream::send_head(const ResponseHead& head, bool end_stream) {
-  if (closed_) co_return asio::error::connection_reset;
+  co_return submit_head(head, end_stream);
+}
+
+// The head and the first piece of the body in one frame of the handler's (the default sends
+// the head, the body and the end each through their own coroutines).
+awaitable<error_code> H2Stream::send_head_and_body(const ResponseHead& head, std::span<const char> body,
+                                                   bool end_stream) {
+  if (auto ec = submit_head(head, end_stream && body.empty())) co_return ec;
+  if (finished_) co_return error_code{};
+  stats.response_body_bytes += body.size();
+  out_.append(body);
+  if (end_stream) {
+    finished_ = true;
+    out_.end = true;
+  }
+  const std::size_t limit = session_.high_water();
+  if (!hand_over(limit)) co_return co_await wait_for_wire(limit);
+  co_return sent();
+}
+
+error_code H2Stream::submit_head(const ResponseHead& head, bool end_stream) {
+  if (closed_) return asio::error::connection_reset;
   int status = head.status;
   if (status == 101 && !req_.upgrade.empty()) status = 200;  // RFC 8441: 101 becomes 200
   status_ = head.status;
@@ -355,7 +385,7 @@ awaitable<error_code> H2Stream::send_head(const ResponseHead& head, bool end_str
     rv = nghttp2_submit_response(session_.raw(), id_, nva.data(), nva.size(), &provider);
   }
   session_.signal_write();
-  co_return rv == 0 ? error_code{} : error_code(asio::error::connection_reset);
+  return rv == 0 ? error_code{} : error_code(asio::error::connection_reset);
 }
 
 ssize_t H2Stream::read_data(std::uint8_t* buf, std::size_t length, std::uint32_t* flags) {
@@ -368,9 +398,13 @@ int H2Stream::send_data_frame(const std::uint8_t* framehd, std::size_t length) {
   return rv;
 }
 
-awaitable<error_code> H2Stream::wait_for_wire(std::size_t limit) {
+bool H2Stream::hand_over(std::size_t limit) {
   out_.resume(session_.raw(), id_);
   session_.signal_write();
+  return closed_ || out_.pending() <= limit;
+}
+
+awaitable<error_code> H2Stream::wait_for_wire(std::size_t limit) {
   while (!closed_ && out_.pending() > limit) {
     bool moved = co_await out_event_.wait_for(session_.conn().limits.send_progress);
     if (!moved) {
@@ -379,7 +413,7 @@ awaitable<error_code> H2Stream::wait_for_wire(std::size_t limit) {
       co_return asio::error::timed_out;
     }
   }
-  co_return closed_ ? error_code(asio::error::connection_reset) : error_code{};
+  co_return sent();
 }
 
 awaitable<void> H2Stream::flush_output() {
@@ -404,14 +438,18 @@ awaitable<error_code> H2Stream::send_body_shared(const SharedBody& body) {
   stats.response_body_bytes += body.data.size();
   if (body.data.empty()) co_return error_code{};
   out_.share(body);  // before the first suspension: `body` is the caller's
-  co_return co_await wait_for_wire(session_.high_water());
+  const std::size_t limit = session_.high_water();
+  if (!hand_over(limit)) co_return co_await wait_for_wire(limit);
+  co_return sent();
 }
 
 awaitable<error_code> H2Stream::send_data(std::span<const char> data) {
   if (closed_) co_return asio::error::connection_reset;
   if (data.empty()) co_return error_code{};
   out_.append(data);
-  co_return co_await wait_for_wire(session_.high_water());
+  const std::size_t limit = session_.high_water();
+  if (!hand_over(limit)) co_return co_await wait_for_wire(limit);
+  co_return sent();
 }
 
 awaitable<error_code> H2Stream::finish(const Fields& trailers) {
@@ -420,7 +458,9 @@ awaitable<error_code> H2Stream::finish(const Fields& trailers) {
   finished_ = true;
   out_.end = true;
   out_.trailers = trailers;
-  co_return co_await wait_for_wire(session_.high_water());
+  const std::size_t limit = session_.high_water();
+  if (!hand_over(limit)) co_return co_await wait_for_wire(limit);
+  co_return sent();
 }
 
 void H2Stream::abort() {

@@ -294,7 +294,10 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
       ex.abort();  // never present a truncated body as complete
       co_return std::unexpected(UpstreamFailure{error_text(body.upstream), true, false});
     }
-    if (auto ec = co_await ex.finish(kNoFields)) co_return ForwardResult{resp.status, false, false, false};
+    // A body that came whole with the head is finished already (no frame for finish() then).
+    if (!ex.finished()) {
+      if (auto ec = co_await ex.finish(kNoFields)) co_return ForwardResult{resp.status, false, false, false};
+    }
   } else if (auto ec = co_await ex.send_head(resp, end_stream)) {
     co_return ForwardResult{resp.status, false, false, false};
   } else if (!end_stream) {
