@@ -34,8 +34,8 @@ inline awaitable<std::pair<error_code, std::size_t>> read_append(tcp::socket& so
                                                                  asio::cancellation_slot slot) {
   std::size_t old = in.size();
   in.resize_and_overwrite(old + max, [](char*, std::size_t n) { return n; });  // filled by the read
-  auto [ec, n] =
-      co_await socket.async_read_some(asio::buffer(in.data() + old, max), asio::bind_cancellation_slot(slot, use_nothrow_awaitable));
+  auto [ec, n] = co_await with_slot<void(error_code, std::size_t)>(
+      slot, [&](auto handler) { socket.async_read_some(asio::buffer(in.data() + old, max), std::move(handler)); });
   in.resize(old + n);
   co_return std::pair{ec, n};
 }

@@ -30,7 +30,7 @@ class Event {
   // the waiting coroutine's cancellation.
   awaitable<void> wait(asio::cancellation_slot give_up) {
     if (!pending_) {
-      auto [ec] = co_await timer_.async_wait(asio::bind_cancellation_slot(give_up, use_nothrow_awaitable));
+      auto [ec] = co_await with_slot<void(error_code)>(give_up, [&](auto handler) { timer_.async_wait(std::move(handler)); });
       (void)ec;
     }
     pending_ = false;

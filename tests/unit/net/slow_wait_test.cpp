@@ -15,7 +15,7 @@ using namespace std::chrono_literals;
 // Waits `d` on a timer bound to `w`; returns the wait's error.
 awaitable<error_code> wait_on(SlowWait& w, Clock::duration d) {
   asio::steady_timer timer(co_await asio::this_coro::executor, d);
-  auto [ec] = co_await timer.async_wait(asio::bind_cancellation_slot(w.slot(), use_nothrow_awaitable));
+  auto [ec] = co_await with_slot<void(error_code)>(w.slot(), [&](auto h) { timer.async_wait(std::move(h)); });
   co_return ec;
 }
 
@@ -29,6 +29,37 @@ void run(asio::io_context& io, awaitable<void> a) {
   ASSERT_TRUE(done);
   // Nothing is left to run: the ticker stopped by itself (an idle process stays asleep).
   EXPECT_TRUE(io.stopped());
+}
+
+// with_slot(): the operation is cancelled through the given slot, and only through it: the
+// awaiting coroutine's own cancellation (here a lost `||`) does not reach it.
+TEST(WithSlot, CancelledThroughItsSlotOnly) {
+  asio::io_context io;
+  run(io, [&]() -> awaitable<void> {
+    using namespace asio::experimental::awaitable_operators;
+    auto ex = co_await asio::this_coro::executor;
+    asio::cancellation_signal signal;
+    asio::steady_timer timer(ex, 60s);
+    error_code got;
+    Clock::time_point ended;
+    auto wait = [&]() -> awaitable<void> {
+      auto [ec] = co_await with_slot<void(error_code)>(signal.slot(), [&](auto h) { timer.async_wait(std::move(h)); });
+      got = ec;
+      ended = Clock::now();
+    };
+    asio::steady_timer quick(ex, 1ms);
+    asio::steady_timer later(ex, 50ms);
+    auto emit_later = [&]() -> awaitable<void> {
+      co_await later.async_wait(use_nothrow);
+      signal.emit(asio::cancellation_type::terminal);
+    };
+    auto start = Clock::now();
+    // The quick timer wins the race at once; the wait ignores that cancellation and ends only
+    // when the signal is emitted 50 ms later.
+    co_await ((wait() || quick.async_wait(use_nothrow_awaitable)) && emit_later());
+    EXPECT_EQ(got, asio::error::operation_aborted);
+    EXPECT_GE(ended - start, 50ms);
+  }());
 }
 
 TEST(SlowWait, QuickWaitIsLeftAlone) {
