@@ -18,12 +18,19 @@ namespace cmux::http {
 namespace bhttp = boost::beast::http;
 
 // One read from `stream`, appended to `in`: no bounce buffer in the coroutine's frame (a
-// 16 KiB array there makes every frame a large allocation) and no copy out of one.
+// 16 KiB array there makes every frame a large allocation) and no copy out of one. A plain
+// socket is read here, without the frame of the stream's read_some().
 inline awaitable<std::pair<error_code, std::size_t>> read_append(net::ByteStream& stream, std::string& in,
                                                                  std::size_t max = 16 * 1024) {
   std::size_t old = in.size();
   in.resize_and_overwrite(old + max, [](char*, std::size_t n) { return n; });  // filled by the read
-  auto r = co_await stream.read_some({in.data() + old, max});
+  std::pair<error_code, std::size_t> r;
+  if (auto* socket = stream.plain_socket()) {
+    auto [ec, n] = co_await socket->async_read_some(asio::buffer(in.data() + old, max), use_nothrow);
+    r = {ec, n};
+  } else {
+    r = co_await stream.read_some({in.data() + old, max});
+  }
   in.resize(old + r.second);
   co_return r;
 }
