@@ -51,26 +51,23 @@ constexpr std::size_t kChunkedPiece = 16 * 1024;  // decoded chunked body per se
 // body is read into the body's own buffer. The connection keeps this capacity while pooled.
 constexpr std::size_t kHeadRead = 4 * 1024;
 
-awaitable<IdentityBody> relay_identity_body(Exchange& ex, const ResponseHead& resp, net::ByteStream& up,
-                                            std::string& in, std::optional<std::uint64_t> length) {
-  std::uint64_t left = length.value_or(std::numeric_limits<std::uint64_t>::max());
-  if (in.empty()) {
-    if (co_await ex.send_head(resp, false)) co_return IdentityBody{{}, true};
-  } else {
-    // The response head and what came with it leave together (often the whole body).
-    std::span<const char> head_part(in.data(), static_cast<std::size_t>(std::min<std::uint64_t>(in.size(), left)));
-    std::size_t n = head_part.size();
-    if (co_await ex.send_head_and_body(resp, head_part, n == left)) co_return IdentityBody{{}, true};
-    in.erase(0, n);
-    left -= n;
-  }
-  if (left == 0) co_return IdentityBody{};
+// The rest of such a body, after the head and what came with it: `left` bytes, or (no length
+// known) everything up to EOF.
+awaitable<IdentityBody> relay_identity_body(Exchange& ex, tcp::socket* socket, net::ByteStream& up,
+                                            std::uint64_t left, bool length_known) {
   auto size = static_cast<std::size_t>(std::min<std::uint64_t>(left, std::min(kIdentityChunk, ex.body_piece_hint())));
   BodyBuffer buf(size);
   while (left > 0) {
     auto room = buf.room().first(static_cast<std::size_t>(std::min<std::uint64_t>(size, left)));
-    auto [ec, n] = co_await up.read_some(room);
-    if (ec == asio::error::eof && !length) break;
+    std::pair<error_code, std::size_t> got;
+    if (socket) {  // a plain socket is read here, without the frame of up.read_some()
+      auto [ec, n] = co_await socket->async_read_some(asio::buffer(room.data(), room.size()), use_nothrow);
+      got = {ec, n};
+    } else {
+      got = co_await up.read_some(room);
+    }
+    auto [ec, n] = got;
+    if (ec == asio::error::eof && !length_known) break;
     if (ec) co_return IdentityBody{ec};
     left -= n;
     const auto piece = buf.piece(n);
@@ -194,7 +191,6 @@ awaitable<std::optional<std::string>> send_request_body(Exchange& ex, UpstreamCo
 // first and the race starts only once the wait has turned slow (net/slow_wait.hpp).
 awaitable<std::expected<std::pair<error_code, std::size_t>, UpstreamFailure>> read_head_more(Exchange& ex,
                                                                                              UpstreamConn& up) {
-  if (!ex.can_tell_client_gone()) co_return co_await read_append(up.t, up.in, kHeadRead);
   if (auto* socket = up.t.plain_socket()) {
     net::SlowWait slow(co_await asio::this_coro::executor);
     auto got = co_await read_append(*socket, up.in, kHeadRead, slow.slot());
@@ -233,7 +229,11 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
     auto scan = scan_head(up.in, limits.head);
     if (!scan) co_return std::unexpected(UpstreamFailure{"invalid response head", false, false});
     if (scan->length == 0) {
-      auto got = co_await read_head_more(ex, up);
+      // HTTP/2 cannot tell (and needs not: a reset stream cancels the handler), so the read
+      // waits alone, without read_head_more()'s frame.
+      std::expected<std::pair<error_code, std::size_t>, UpstreamFailure> got;
+      if (ex.can_tell_client_gone()) got = co_await read_head_more(ex, up);
+      else got = co_await read_append(up.t, up.in, kHeadRead);
       if (!got) co_return std::unexpected(got.error());
       auto [ec, n] = *got;
       if (ec || n == 0) {
@@ -288,7 +288,18 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
 
   bool end_stream = parser->is_done();
   if (!end_stream && !framing->chunked) {
-    auto body = co_await relay_identity_body(ex, resp, up.t, up.in, framing->content_length);
+    // The head and what came with it leave together (often the whole body); the rest, if any,
+    // is relayed by its own coroutine.
+    std::uint64_t left = framing->content_length.value_or(std::numeric_limits<std::uint64_t>::max());
+    auto with_head = static_cast<std::size_t>(std::min<std::uint64_t>(up.in.size(), left));
+    const std::span<const char> head_part(up.in.data(), with_head);
+    if (co_await ex.send_head_and_body(resp, head_part, with_head == left))
+      co_return ForwardResult{resp.status, false, false, false};
+    up.in.erase(0, with_head);
+    left -= with_head;
+    IdentityBody body;
+    if (left > 0)
+      body = co_await relay_identity_body(ex, up.t.plain_socket(), up.t, left, framing->content_length.has_value());
     if (body.downstream_gone) co_return ForwardResult{resp.status, false, false, false};
     if (body.upstream) {
       ex.abort();  // never present a truncated body as complete
