@@ -111,6 +111,10 @@ class H1ServerExchange final : public Exchange {
     if (end_stream && !tunnel_) finished_ = true;
     Progress progress(*this, conn_.limits.send_progress);
     std::span<const asio::const_buffer> all(bufs.data(), n);
+    if (auto* socket = t_.plain_socket()) {  // written here, without the frame of Transport::write_gather()
+      auto [ec, written] = co_await asio::async_write(*socket, all, use_nothrow);
+      co_return ec;
+    }
     co_return co_await t_.write_gather(all);
   }
 
@@ -270,7 +274,6 @@ std::optional<RequestHead> make_request_head(H1RequestParser& parser, bool tls) 
 
 awaitable<void> serve_http1(net::Transport& t, ServerConn& conn) {
   std::string in;
-  std::array<char, 16 * 1024> tmp;
   bool first = true;
   bool idle = true;
   conn.on_drain = [&] {
@@ -295,9 +298,8 @@ awaitable<void> serve_http1(net::Transport& t, ServerConn& conn) {
         idle = false;
         conn.deadline.expires_after(conn.limits.request_headers);
       }
-      auto [ec, n] = co_await t.read_some(tmp);
+      auto [ec, n] = co_await read_append(t, in);
       if (ec || n == 0) co_return;
-      in.append(tmp.data(), n);
     }
     idle = false;
     first = false;

@@ -208,8 +208,12 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
                                                                     const RequestHead& req, const Limits& limits) {
   bool chunked = false;
   std::string head = serialize_request_head(req, chunked);
-  if (auto ec = co_await up.t.write_all(head))
-    co_return std::unexpected(UpstreamFailure{error_text(ec), false, true});
+  error_code ec;
+  if (auto* socket = up.t.plain_socket())  // written here, without the frame of Transport::write_all()
+    std::tie(ec, std::ignore) = co_await asio::async_write(*socket, asio::buffer(head), use_nothrow);
+  else
+    ec = co_await up.t.write_all(head);
+  if (ec) co_return std::unexpected(UpstreamFailure{error_text(ec), false, true});
 
   bool request_complete = true;
   std::optional<std::string> send_error;
