@@ -49,7 +49,21 @@ awaitable<void> WorkspaceHandler::handle(http::Exchange& ex) {
       auto path = up.target.find_first_of("/?", up.target.find("://") + 3);
       up.target = path == std::string::npos ? "/" : up.target.substr(path);
     }
-    status = co_await forward(ex, *routed, up, error);
+    // Forwarded from this frame (a coroutine of its own cost a frame per request).
+    bool upgrade = !up.upgrade.empty();
+    if (upgrade) metrics_.tunnels_active.fetch_add(1, std::memory_order_relaxed);
+    // A named origin, not a braced temporary inside co_await: GCC 12 destroys such temporaries
+    // twice in coroutines.
+    const http::Origin origin{false, routed->host, routed->port, false};
+    auto result = co_await pool_.forward(ex, origin, up);
+    if (upgrade) metrics_.tunnels_active.fetch_sub(1, std::memory_order_relaxed);
+    if (result) {
+      if (result->tunneled) metrics_.tunnels_total.fetch_add(1, std::memory_order_relaxed);
+      status = result->status;
+    } else {
+      error = result.error().reason;
+      status = co_await answer_failure(ex, result.error());
+    }
   }
   metrics_.count_request(req.version, status);
   metrics_.bytes_from_clients.fetch_add(ex.stats.request_body_bytes, std::memory_order_relaxed);
@@ -58,28 +72,14 @@ awaitable<void> WorkspaceHandler::handle(http::Exchange& ex) {
   log_access(ex, req, routed ? &*routed : nullptr, status, error);
 }
 
-awaitable<int> WorkspaceHandler::forward(http::Exchange& ex, const Target& target, http::RequestHead& up,
-                                         std::string& error) {
-  bool upgrade = !up.upgrade.empty();
-  if (upgrade) metrics_.tunnels_active.fetch_add(1, std::memory_order_relaxed);
-  // A named origin, not a braced temporary inside co_await: GCC 12 destroys such temporaries
-  // twice in coroutines.
-  const http::Origin origin{false, target.host, target.port, false};
-  auto result = co_await pool_.forward(ex, origin, up);
-  if (upgrade) metrics_.tunnels_active.fetch_sub(1, std::memory_order_relaxed);
-  if (result) {
-    if (result->tunneled) metrics_.tunnels_total.fetch_add(1, std::memory_order_relaxed);
-    co_return result->status;
-  }
-  const auto& failure = result.error();
-  error = failure.reason;
+awaitable<int> WorkspaceHandler::answer_failure(http::Exchange& ex, const http::UpstreamFailure& failure) {
   if (failure.response_started || ex.head_sent()) co_return ex.status();
   if (failure.status == 499) co_return 499;  // the client left; the upstream request is dropped
   if (failure.status == 400) {
     co_await http::respond_text(ex, 400, "Bad Request");
     co_return 400;
   }
-  co_await http::respond_text(ex, 502, "upstream request error: " + error);
+  co_await http::respond_text(ex, 502, "upstream request error: " + failure.reason);
   co_return 502;
 }
 

@@ -25,7 +25,8 @@ class WorkspaceHandler {
   awaitable<void> handle(http::Exchange& ex);
 
  private:
-  awaitable<int> forward(http::Exchange& ex, const Target& target, http::RequestHead& up, std::string& error);
+  // The answer when forwarding failed (none when the response had begun); its status.
+  awaitable<int> answer_failure(http::Exchange& ex, const http::UpstreamFailure& failure);
   awaitable<int> tunnel(http::Exchange& ex, const Target& target, std::string& error);
   void log_access(http::Exchange& ex, const http::RequestHead& req, const Target* target, int status,
                   std::string_view error) const;
