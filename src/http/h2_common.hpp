@@ -4,6 +4,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
+#include <boost/container/small_vector.hpp>
 #include <chrono>
 #include <cstdint>
 #include <string_view>
@@ -15,6 +16,10 @@ inline nghttp2_nv make_nv(std::string_view name, std::string_view value) {
           reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
           NGHTTP2_NV_FLAG_NONE};
 }
+
+// The name/value pairs of one header block, for nghttp2_submit_*: on the stack for a usual head
+// (the functions that build them are not coroutines), on the heap past 24 fields.
+using NvList = boost::container::small_vector<nghttp2_nv, 24>;
 
 // Connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2), plus `host` (sent as
 // :authority). `te` is handled by the caller: only `te: trailers` may be sent.

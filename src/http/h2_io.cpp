@@ -223,7 +223,7 @@ long H2Outbox::read(nghttp2_session* session, std::int32_t stream_id, std::uint8
   if (pending() == n && end) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     if (!trailers.empty()) {
-      std::vector<nghttp2_nv> nva;
+      NvList nva;
       for (const auto& f : trailers)
         if (!h2_forbidden_field(f.name)) nva.push_back(make_nv(f.name, f.value));
       if (nghttp2_submit_trailer(session, stream_id, nva.data(), nva.size()) == 0)

@@ -366,7 +366,7 @@ error_code H2Stream::submit_head(const ResponseHead& head, bool end_stream) {
   head_sent_ = true;
   bool tunnel = (req_.method == "CONNECT") && status / 100 == 2;
   std::string status_text = std::to_string(status);
-  std::vector<nghttp2_nv> nva;
+  NvList nva;
   nva.reserve(head.fields.size() + 1);
   nva.push_back(make_nv(":status", status_text));
   for (const auto& f : head.fields) {

@@ -337,7 +337,7 @@ std::expected<std::shared_ptr<H2ClientStream>, error_code> H2Client::open(const 
   if (!usable()) return std::unexpected(asio::error::connection_reset);
   auto s = std::make_shared<H2ClientStream>(shared_from_this(), ex_);
   bool connect = req.method == "CONNECT";
-  std::vector<nghttp2_nv> nva;
+  NvList nva;
   nva.reserve(req.fields.size() + 4);
   nva.push_back(make_nv(":method", req.method));
   if (!connect) nva.push_back(make_nv(":scheme", req.scheme));
