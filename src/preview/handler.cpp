@@ -55,7 +55,8 @@ PreviewHandler::PreviewHandler(std::shared_ptr<const HandlerConfig> config, Cont
                                http::UpstreamPool& pool)
     : config_(std::move(config)), contexts_(contexts), pool_(pool) {}
 
-awaitable<void> PreviewHandler::handle(http::Exchange& ex) { co_await run(ex, nullptr); }
+// A plain function, not a coroutine: no frame of its own per request (`ex` is the caller's).
+awaitable<void> PreviewHandler::handle(http::Exchange& ex) { return run(ex, nullptr); }
 
 awaitable<void> PreviewHandler::run(http::Exchange& ex, const Bound* bound) {
   counters_.active_streams.fetch_add(1, std::memory_order_relaxed);
@@ -142,33 +143,33 @@ awaitable<PreviewHandler::Outcome> PreviewHandler::route(http::Exchange& ex,
     // cmux-proxy origin carrying the routing headers (an HTTP/2 CONNECT stream when that
     // session is HTTP/2).
     if (config_->tls_intercept && config_->ca) co_return co_await intercept(ex, ctx_ptr, target);
-    http::Origin origin = origin_of(*rw, ctx);
-    http::RequestHead up;
+  }
+  const http::Origin origin = origin_of(*rw, ctx);
+  http::RequestHead up;
+  if (req.is_connect()) {
     up.method = "CONNECT";
     up.authority = format_host_port(origin.host, origin.port);
     up.target = up.authority;
     up.fields = rw->add_headers;
     up.version = req.version;
-    co_return co_await forward(ex, origin, up);
+  } else {
+    up = http::take_for_upstream(req);
+    strip_client_internal_headers(up.fields);
+    http::strip_hop_by_hop(up.fields, origin.h2);  // Proxy-Authorization never leaves the proxy
+    for (const auto& f : rw->add_headers) up.fields.push_back(f);
+    up.authority = rw->authority;
+    up.target = rw->connect_to.path;
+    up.scheme = origin.tls ? "https" : "http";
+    up.absolute_form = false;
   }
-
-  http::RequestHead up = http::take_for_upstream(req);
-  http::Origin origin = origin_of(*rw, ctx);
-  strip_client_internal_headers(up.fields);
-  http::strip_hop_by_hop(up.fields, origin.h2);  // Proxy-Authorization never leaves the proxy
-  for (const auto& f : rw->add_headers) up.fields.push_back(f);
-  up.authority = rw->authority;
-  up.target = rw->connect_to.path;
-  up.scheme = origin.tls ? "https" : "http";
-  up.absolute_form = false;
-  co_return co_await forward(ex, origin, up);
-}
-
-awaitable<PreviewHandler::Outcome> PreviewHandler::forward(http::Exchange& ex, const http::Origin& origin,
-                                                           const http::RequestHead& up) {
+  // Forwarded from this frame (a coroutine of its own cost a frame per request).
   auto result = co_await pool_.forward(ex, origin, up);
   if (result) co_return Outcome{result->status, {}, result->h2 ? "h2" : "http/1.1", std::nullopt};
-  const auto& failure = result.error();
+  co_return co_await answer_failure(ex, result.error());
+}
+
+awaitable<PreviewHandler::Outcome> PreviewHandler::answer_failure(http::Exchange& ex,
+                                                                  const http::UpstreamFailure& failure) {
   if (failure.response_started || ex.head_sent()) co_return Outcome{ex.status(), failure.reason, {}, std::nullopt};
   if (failure.status == 499) co_return Outcome{499, failure.reason, {}, std::nullopt};
   int status = failure.status == 400 ? 400 : 502;

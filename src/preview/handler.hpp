@@ -57,7 +57,8 @@ class PreviewHandler {
   awaitable<Outcome> route(http::Exchange& ex, const std::shared_ptr<const Context>& ctx, const Target& target);
   awaitable<Outcome> intercept(http::Exchange& ex, std::shared_ptr<const Context> ctx, const Target& target);
   awaitable<Outcome> connect_direct(http::Exchange& ex, const Target& target, bool reject_loopback);
-  awaitable<Outcome> forward(http::Exchange& ex, const http::Origin& origin, const http::RequestHead& up);
+  // The answer when forwarding failed (none when the response had begun).
+  awaitable<Outcome> answer_failure(http::Exchange& ex, const http::UpstreamFailure& failure);
   http::Origin origin_of(const Rewritten& rw, const Context& ctx) const;
   void log(http::Exchange& ex, const Context* ctx, const Outcome& outcome, bool bound) const;
 
