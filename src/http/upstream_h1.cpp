@@ -53,8 +53,9 @@ constexpr std::size_t kHeadRead = 4 * 1024;
 
 // The rest of such a body, after the head and what came with it: `left` bytes, or (no length
 // known) everything up to EOF.
-awaitable<IdentityBody> relay_identity_body(Exchange& ex, tcp::socket* socket, net::ByteStream& up,
-                                            std::uint64_t left, bool length_known) {
+awaitable<IdentityBody> relay_identity_body(Exchange& ex, net::ByteStream& up, std::uint64_t left,
+                                            bool length_known) {
+  tcp::socket* socket = up.plain_socket();
   auto size = static_cast<std::size_t>(std::min<std::uint64_t>(left, std::min(kIdentityChunk, ex.body_piece_hint())));
   BodyBuffer buf(size);
   while (left > 0) {
@@ -303,7 +304,7 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
     left -= with_head;
     IdentityBody body;
     if (left > 0)
-      body = co_await relay_identity_body(ex, up.t.plain_socket(), up.t, left, framing->content_length.has_value());
+      body = co_await relay_identity_body(ex, up.t, left, framing->content_length.has_value());
     if (body.downstream_gone) co_return ForwardResult{resp.status, false, false, false};
     if (body.upstream) {
       ex.abort();  // never present a truncated body as complete
