@@ -80,24 +80,25 @@ void H2ClientStream::on_close(std::uint32_t code, bool session_lost) {
   out_event_.notify();
 }
 
-awaitable<H2ClientStream::Head> H2ClientStream::wait_head() {
+awaitable<H2ClientStream::Head> H2ClientStream::wait_head(std::size_t body_max) {
   while (!head_ && !closed_) co_await in_event_.wait();
-  co_return head_result();
+  co_return head_result(body_max);
 }
 
-awaitable<std::optional<H2ClientStream::Head>> H2ClientStream::wait_head_briefly() {
+awaitable<std::optional<H2ClientStream::Head>> H2ClientStream::wait_head_briefly(std::size_t body_max) {
   net::SlowWait slow(co_await asio::this_coro::executor);
   while (!head_ && !closed_) {
     co_await in_event_.wait(slow.slot());
     if (slow.slow() && !head_ && !closed_) co_return std::nullopt;
   }
-  co_return head_result();
+  co_return head_result(body_max);
 }
 
-H2ClientStream::Head H2ClientStream::head_result() const {
+H2ClientStream::Head H2ClientStream::head_result(std::size_t body_max) {
   Head out;
   if (head_) {
     out.head = *head_;
+    if (body_max > 0) take_into(out.body, body_max);
     out.ended = response_ended();
   } else {
     out.head = std::unexpected(asio::error::connection_reset);
@@ -120,9 +121,14 @@ awaitable<std::pair<error_code, std::size_t>> H2ClientStream::read_some(std::spa
 
 awaitable<error_code> H2ClientStream::read_into(std::string& out, std::size_t max) {
   while (in_pos_ == in_buf_.size() && !in_end_ && !closed_) co_await in_event_.wait();
+  take_into(out, max);
+  co_return out.empty() ? end_error() : error_code{};
+}
+
+void H2ClientStream::take_into(std::string& out, std::size_t max) {
   out.clear();
   std::size_t n = std::min(max, in_buf_.size() - in_pos_);
-  if (n == 0) co_return end_error();
+  if (n == 0) return;
   if (in_pos_ == 0 && n == in_buf_.size()) {
     out.swap(in_buf_);  // in_buf_ takes out's old storage for what comes next
     in_buf_.clear();
@@ -130,7 +136,6 @@ awaitable<error_code> H2ClientStream::read_into(std::string& out, std::size_t ma
     out.assign(in_buf_, in_pos_, n);
   }
   consumed(n);
-  co_return error_code{};
 }
 
 void H2ClientStream::consumed(std::size_t n) {
@@ -444,19 +449,21 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h2(Exchange& ex
   // While it waits, a client that goes away ends the exchange (499) when the exchange can
   // tell. Racing the client's socket costs more than a quick answer, so that race starts only
   // once the wait has turned slow (as in forward_h1).
+  // What of the body came with the head goes on with it (a tunnel's bytes stay for the relay).
+  const std::size_t body_max = tunnel ? 0 : kMaxBodyPiece;
   H2ClientStream::Head head;
   if (ex.can_tell_client_gone()) {
-    auto brief = co_await net::run_on(home, [&] { return stream.wait_head_briefly(); });
+    auto brief = co_await net::run_on(home, [&] { return stream.wait_head_briefly(body_max); });
     if (brief) {
       head = std::move(*brief);
     } else {
       using namespace asio::experimental::awaitable_operators;
-      auto raced = co_await (net::run_on(home, [&] { return stream.wait_head(); }) || ex.client_gone());
+      auto raced = co_await (net::run_on(home, [&] { return stream.wait_head(body_max); }) || ex.client_gone());
       if (raced.index() == 1) co_return std::unexpected(UpstreamFailure{"client went away", false, false, 499});
       head = std::move(std::get<0>(raced));
     }
   } else {
-    head = co_await net::run_on(home, [&] { return stream.wait_head(); });
+    head = co_await net::run_on(home, [&] { return stream.wait_head(body_max); });
   }
   if (!head.head) co_return std::unexpected(UpstreamFailure{head.reason, false, head.retryable && !body_read});
   ResponseHead resp = std::move(*head.head);
@@ -477,7 +484,19 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h2(Exchange& ex
     co_return ForwardResult{resp.status, false, true, true};
   }
 
-  if (co_await ex.send_head(resp, head.ended)) co_return ForwardResult{resp.status, false, false, true};
+  // The stream's fields are complete once END_STREAM was reported (read on this thread).
+  Fields trailers;
+  if (head.ended) {
+    trailers = stream.trailers();
+    strip_hop_by_hop(trailers);
+  }
+  const bool end_now = head.ended && trailers.empty();
+  error_code sent_head;
+  if (head.body.empty())
+    sent_head = co_await ex.send_head(resp, end_now);
+  else
+    sent_head = co_await ex.send_head_and_body(resp, head.body, end_now);
+  if (sent_head) co_return ForwardResult{resp.status, false, false, true};
   if (!head.ended) {
     // Each piece keeps its own string while the downstream stream queues it (SharedBody).
     std::shared_ptr<std::string> body;
@@ -494,10 +513,10 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h2(Exchange& ex
       auto sent = co_await ex.send_body_shared(piece);
       if (sent) co_return ForwardResult{resp.status, false, false, true};
     }
-    Fields trailers = stream.trailers();  // complete before END_STREAM was reported
+    trailers = stream.trailers();  // complete before END_STREAM was reported
     strip_hop_by_hop(trailers);
-    if (co_await ex.finish(trailers)) co_return ForwardResult{resp.status, false, false, true};
   }
+  if (!end_now) co_await ex.finish(trailers);
   co_return ForwardResult{resp.status, false, false, true};
 }
 

@@ -33,13 +33,16 @@ class H2ClientStream final : public net::ByteStream {
 
   struct Head {
     std::expected<ResponseHead, error_code> head;  // the final head (1xx skipped), or closed first
-    bool ended = false;                            // END_STREAM came with the head
+    std::string body;                              // the body that had come with the head (up to body_max)
+    bool ended = false;                            // END_STREAM came, and `body` is all of the body
     bool retryable = false;                        // see retryable(), when there is no head
     std::string reason;                            // see failure_reason(), when there is no head
   };
-  awaitable<Head> wait_head();
+  // The head, with up to `body_max` bytes of the body that came with it (taken from the stream,
+  // so the head and the start of the body can go on in one write).
+  awaitable<Head> wait_head(std::size_t body_max);
   // wait_head() that gives up (nullopt) once the wait has turned slow (net/slow_wait.hpp).
-  awaitable<std::optional<Head>> wait_head_briefly();
+  awaitable<std::optional<Head>> wait_head_briefly(std::size_t body_max);
   // Response body; {eof, 0} after END_STREAM (trailers() then valid).
   awaitable<std::pair<error_code, std::size_t>> read_some(std::span<char> buf) override;
   // read_some() that hands over what arrived (up to `max` bytes) by moving the stream's buffer
@@ -74,7 +77,8 @@ class H2ClientStream final : public net::ByteStream {
   awaitable<error_code> wait_for_wire(std::size_t limit);  // until at most `limit` bytes are queued
   void consumed(std::size_t n);  // response bytes taken by the reader: flow control follows
   error_code end_error() const;
-  Head head_result() const;
+  Head head_result(std::size_t body_max);
+  void take_into(std::string& out, std::size_t max);  // what has arrived, up to `max` bytes
 
   std::shared_ptr<H2Client> session_;
   std::int32_t id_ = -1;
