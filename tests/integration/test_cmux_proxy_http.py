@@ -627,18 +627,49 @@ class UpstreamFailures(ProxyTestCase):
 
     def test_idle_upstream_connection_closed_by_origin_is_not_used(self):
         # Dev servers drop idle keep-alive connections (Node: after 5 s) without notice; the
-        # next request must not fail on the dead pooled connection.
+        # next request must not fail on the dead pooled connection, with or without a body (a
+        # body cannot be replayed: such a request must never be sent on it). Both requests go on
+        # one client connection: one I/O thread, so one pool.
+        body = b"b" * 3000
+        port = str(self.origin_.port)
         for proto in CURL_PROTOCOLS:
-            with self.subTest(proto=proto):
-                before = self.origin_.stats()["closedConnections"]
-                r = curl(*CURL_PROTOCOLS[proto], self.proxy_.url("/close-after?ms=0"),
-                         *port_header(self.origin_.port))
-                self.assertEqual(r.status, 200)
-                wait_until(lambda: self.origin_.stats()["closedConnections"] > before,
-                           message="origin did not close its side")
-                r = curl(*CURL_PROTOCOLS[proto], self.proxy_.url("/echo?after-idle-close"),
-                         *port_header(self.origin_.port))
-                self.assertEqual((r.rc, r.status), (0, 200), r.text)
+            for method in ("GET", "POST"):
+                with self.subTest(proto=proto, method=method):
+                    if proto == "h1":
+                        c = harness.HttpConn(self.proxy_.host, self.proxy_.port)
+                        hdrs = [("Host", "x"), ("X-Cmux-Port-Internal", port)]
+                        send = lambda m, path, b=b"": c.request(m, path, hdrs, b)
+                    else:
+                        c = harness.H2Client(self.proxy_.host, self.proxy_.port)
+                        hdrs = [("x-cmux-port-internal", port)]
+                        send = lambda m, path, b=b"": c.request(m, path, hdrs, b or None, authority="x")
+                    self.addCleanup(c.close)
+                    before = self.origin_.stats()["droppedIdle"]
+                    self.assertEqual(send("GET", "/close-after?ms=0").status, 200)
+                    wait_until(lambda: self.origin_.stats()["droppedIdle"] > before,
+                               message="origin did not close its side")
+                    r = send(method, "/echo?after-idle-close", body if method == "POST" else b"")
+                    self.assertEqual(r.status, 200, bytes(r.body if proto == "h1" else r.data))
+                    echo = json.loads(bytes(r.body if proto == "h1" else r.data))
+                    self.assertEqual((echo["method"], echo["bodyLength"]),
+                                     (method, len(body) if method == "POST" else 0))
+
+    def test_every_dead_idle_connection_is_skipped(self):
+        # A restarted dev server leaves every pooled connection to it dead: none may be used.
+        c = harness.H2Client(self.proxy_.host, self.proxy_.port)
+        self.addCleanup(c.close)
+        hdrs = [("x-cmux-port-internal", str(self.origin_.port))]
+        before = self.origin_.stats()["droppedIdle"]
+        # Two requests in flight at once: two upstream connections, both pooled, both closed.
+        sids = [c.start([(":method", "GET"), (":scheme", "http"), (":authority", "x"),
+                         (":path", f"/close-after?ms=0&delay=300&n={i}"), *hdrs], end_stream=True)
+                for i in range(2)]
+        for sid in sids:
+            self.assertEqual(c.wait_end(sid).status, 200)
+        wait_until(lambda: self.origin_.stats()["droppedIdle"] >= before + 2,
+                   message="origin did not close both connections")
+        r = c.request("GET", "/echo?after-two-closed", hdrs, authority="x")
+        self.assertEqual(r.status, 200, bytes(r.data))
 
     def test_client_reset_cancels_upstream_request(self):
         c = harness.H2Client(self.proxy_.host, self.proxy_.port)

@@ -22,7 +22,8 @@
 //   /raw/<case>           a malformed response written raw on the socket, then close (SPEC §6
 //                         response side): te-cl, te-gzip, cl-list, cl-differ, obs-fold, bare-lf,
 //                         nul, bad-chunk, garbage; and the valid close-delimited
-//   /close-after?ms=N     200, then the origin closes the (idle keep-alive) connection after N ms
+//   /close-after?ms=N     200 (after delay=D ms), then the origin closes the (idle keep-alive)
+//                         connection after N ms
 //   /_requests            JSON counters of what this origin saw (requests excluding /_requests,
 //                         parse errors, upgrades) and the last 200 request lines
 //   /app/                 an HTML page for the browser tests (tests/e2e/): its title and <h1> carry
@@ -115,6 +116,7 @@ const stats = {
   upgrades: 0,
   connections: 0,
   closedConnections: 0,
+  droppedIdle: 0, // connections /close-after closed (counted once closed)
   recent: [],
   recentErrors: [],
 };
@@ -279,6 +281,7 @@ function handleRequest(req, res) {
       socketErrors: stats.socketErrors,
       aborted: stats.aborted,
       closedConnections: stats.closedConnections,
+      droppedIdle: stats.droppedIdle,
       upgrades: stats.upgrades,
       connections: stats.connections,
       recent: stats.recent,
@@ -374,8 +377,11 @@ function handleRequest(req, res) {
     // An ordinary keep-alive response, then the origin drops the idle connection (as Node's
     // own 5 s keepAliveTimeout does), without announcing it.
     const ms = Number(url.searchParams.get('ms') || '0');
-    sendText(res, 200, 'closing soon\n');
-    res.on('finish', () => setTimeout(() => req.socket.destroy(), ms));
+    res.on('finish', () => setTimeout(() => {
+      req.socket.once('close', () => stats.droppedIdle++);
+      req.socket.destroy();
+    }, ms));
+    setTimeout(() => sendText(res, 200, 'closing soon\n'), Number(url.searchParams.get('delay') || '0'));
     return;
   }
   if (path === '/app/' || path === '/app/app.js' || path === '/app/data.json') {
