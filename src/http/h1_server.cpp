@@ -8,6 +8,7 @@
 
 #include "http/h1_beast.hpp"
 #include "http/server_conn.hpp"
+#include "net/send_now.hpp"
 
 namespace cmux::http {
 namespace {
@@ -110,9 +111,11 @@ class H1ServerExchange final : public Exchange {
     }
     if (end_stream && !tunnel_) finished_ = true;
     Progress progress(*this, conn_.limits.send_progress);
-    std::span<const asio::const_buffer> all(bufs.data(), n);
+    std::span<asio::const_buffer> all(bufs.data(), n);
     if (auto* socket = t_.plain_socket()) {  // written here, without the frame of Transport::write_gather()
-      auto [ec, written] = co_await asio::async_write(*socket, all, use_nothrow);
+      error_code ec;
+      if (auto rest = net::send_now(*socket, all, ec); !ec && !rest.empty())
+        std::tie(ec, std::ignore) = co_await asio::async_write(*socket, rest, use_nothrow);
       co_return ec;
     }
     co_return co_await t_.write_gather(all);

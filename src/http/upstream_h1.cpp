@@ -10,6 +10,7 @@
 
 #include "http/h1_beast.hpp"
 #include "net/relay.hpp"
+#include "net/send_now.hpp"
 #include "net/slow_wait.hpp"
 
 namespace cmux::http {
@@ -210,10 +211,13 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
   bool chunked = false;
   std::string head = serialize_request_head(req, chunked);
   error_code ec;
-  if (auto* socket = up.t.plain_socket())  // written here, without the frame of Transport::write_all()
-    std::tie(ec, std::ignore) = co_await asio::async_write(*socket, asio::buffer(head), use_nothrow);
-  else
+  if (auto* socket = up.t.plain_socket()) {  // written here, without the frame of Transport::write_all()
+    asio::const_buffer b = asio::buffer(head);
+    if (auto rest = net::send_now(*socket, {&b, 1}, ec); !ec && !rest.empty())
+      std::tie(ec, std::ignore) = co_await asio::async_write(*socket, rest, use_nothrow);
+  } else {
     ec = co_await up.t.write_all(head);
+  }
   if (ec) co_return std::unexpected(UpstreamFailure{error_text(ec), false, true});
 
   bool request_complete = true;

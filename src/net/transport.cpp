@@ -1,10 +1,10 @@
 #include "net/transport.hpp"
 
+#include "net/send_now.hpp"
 #include "tls/stream.hpp"
 
 #include <openssl/ssl.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 
 #include <algorithm>
 #include <array>
@@ -76,7 +76,9 @@ awaitable<error_code> Transport::write_all(std::span<const char> data) {
   auto b = asio::buffer(data.data(), data.size());
   if (tls_) co_return co_await tls_->write({&b, 1});
   if (lower_) co_return co_await lower_->write_all(data);
-  auto [ec, n] = co_await asio::async_write(socket_, b, use_nothrow);
+  error_code ec;
+  if (auto rest = send_now(socket_, {&b, 1}, ec); !ec && !rest.empty())
+    std::tie(ec, std::ignore) = co_await asio::async_write(socket_, rest, use_nothrow);
   co_return ec;
 }
 
@@ -88,25 +90,17 @@ awaitable<error_code> Transport::write_gather(std::span<const asio::const_buffer
     }
     co_return error_code{};
   }
-  auto [ec, n] = co_await asio::async_write(socket_, bufs, use_nothrow);
+  auto sent = send_some_now(socket_, bufs);
+  if (!sent) co_return sent.error();
+  if (*sent == asio::buffer_size(bufs)) co_return error_code{};
+  std::vector<asio::const_buffer> rest(bufs.begin(), bufs.end());
+  auto [ec, n] = co_await asio::async_write(socket_, drop_front(rest, *sent), use_nothrow);
   co_return ec;
 }
 
 std::expected<std::size_t, error_code> Transport::write_now(std::span<const asio::const_buffer> bufs) {
   if (!plain_socket()) return 0;
-  std::array<iovec, 64> iov;
-  msghdr msg{};
-  msg.msg_iov = iov.data();
-  msg.msg_iovlen = std::min(bufs.size(), iov.size());
-  for (std::size_t i = 0; i < msg.msg_iovlen; ++i)
-    iov[i] = {const_cast<void*>(bufs[i].data()), bufs[i].size()};
-  for (;;) {
-    ssize_t n = ::sendmsg(socket_.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n >= 0) return static_cast<std::size_t>(n);
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-    return std::unexpected(error_code(errno, asio::error::get_system_category()));
-  }
+  return send_some_now(socket_, bufs);
 }
 
 awaitable<error_code> Transport::shutdown_write() {

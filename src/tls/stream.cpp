@@ -1,5 +1,7 @@
 #include "tls/stream.hpp"
 
+#include "net/send_now.hpp"
+
 #include <openssl/bio.h>
 #include <openssl/err.h>
 
@@ -129,8 +131,9 @@ awaitable<error_code> Stream::flush() {
     std::swap(out_, sending_);
     error_code ec;
     if (socket_) {
-      auto [wec, n] = co_await asio::async_write(*socket_, asio::buffer(sending_), use_nothrow);
-      ec = wec;
+      asio::const_buffer b = asio::buffer(sending_);
+      if (auto rest = net::send_now(*socket_, {&b, 1}, ec); !ec && !rest.empty())
+        std::tie(ec, std::ignore) = co_await asio::async_write(*socket_, rest, use_nothrow);
     } else {
       ec = co_await lower_->write_all(sending_);
     }
