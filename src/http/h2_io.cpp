@@ -52,12 +52,7 @@ awaitable<void> H2Io::writer() {
         dead = true;
         break;
       }
-      if (out.empty()) {
-        // All of it went out. A completed asynchronous write would resume us from the event
-        // loop: do the same, so the streams (and the other connections) get their turn.
-        co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
-        continue;
-      }
+      if (out.empty()) continue;  // all of it went out
     }
     if (!out.empty()) {
       writing_since = std::chrono::steady_clock::now();
