@@ -93,7 +93,7 @@ target_include_directories(cmuxproxy_addon PUBLIC ${CMAKE_SOURCE_DIR}/src)
 # instead of RelWithDebInfo's full -g takes ~25% off it and more than half off the .node's size.
 target_compile_options(cmuxproxy_addon PRIVATE $<$<CONFIG:RelWithDebInfo>:-g1>)
 target_compile_definitions(cmuxproxy_addon PUBLIC
-  BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW
+  BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW BOOST_ASIO_RECYCLING_ALLOCATOR_CACHE_SIZE=4
   CMUX_VERSION="${PROJECT_VERSION}"
   $<$<BOOL:${CMUX_NGHTTP2_PIC_HAVE_STREAM_RESET_RATE_LIMIT}>:CMUX_HAVE_NGHTTP2_RESET_RATE_LIMIT=1>
   $<$<BOOL:${CMUX_NGHTTP2_PIC_HAVE_MAX_CONTINUATIONS}>:CMUX_HAVE_NGHTTP2_MAX_CONTINUATIONS=1>)
