@@ -22,6 +22,9 @@ struct ConnInfo {
   std::size_t worker = 0;   // index of the I/O thread that owns the connection
   std::string peer;         // "ip:port" of the client
   bool tls = false;
+  // What the handler keeps for the rest of the connection (the preview proxy: the credentials
+  // it accepted last, preview::AuthMemo). Touched only on the connection's own thread.
+  mutable std::shared_ptr<void> handler_memo;
 };
 
 struct BodyChunk {

@@ -24,7 +24,10 @@ awaitable<void> H2Io::reader() {
       else if (rv == NGHTTP2_ERR_CALLBACK_FAILURE || rv == NGHTTP2_ERR_NOMEM) terminate(NGHTTP2_INTERNAL_ERROR);
       break;
     }
-    signal_write();
+    // Only when the input left something to send (SETTINGS and PING acknowledgements, a
+    // GOAWAY): waking the writer for nothing cost a turn of the event loop per request.
+    // Streams that the input gave something to answer wake it themselves.
+    if (nghttp2_session_want_write(session)) signal_write();
     if (!nghttp2_session_want_read(session) && !nghttp2_session_want_write(session)) break;
   }
   reading_done = true;

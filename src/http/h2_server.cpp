@@ -651,7 +651,6 @@ awaitable<void> H2Session::run_stream(std::shared_ptr<H2Stream> stream) {
   }
   if (--running_handlers_ == 0) handlers_done_.notify();
   update_idle_deadline();
-  signal_write();
 }
 
 void H2Session::update_idle_deadline() {

@@ -63,7 +63,7 @@ awaitable<void> Server::run_connection(tcp::socket socket, std::size_t worker) {
   auto peer = socket.remote_endpoint(ec);
   net::Transport transport(std::move(socket));
   net::Deadline deadline(ex);
-  ServerConn conn{ConnInfo{next_conn_id_++, worker, ec ? std::string("?") : net::format_authority(peer.address().to_string(), peer.port()), false}, handler_,
+  ServerConn conn{ConnInfo{next_conn_id_++, worker, ec ? std::string("?") : net::format_authority(peer.address().to_string(), peer.port()), false, nullptr}, handler_,
                   options_.limits, deadline, false, {}, {}};
   auto& registry = workers_[worker].conns;
   auto self = registry.insert(registry.end(), &conn);

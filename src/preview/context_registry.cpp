@@ -50,9 +50,11 @@ std::optional<std::string> validate_route(const Route& route) {
 }
 
 // Drops a context's credential entry, found by identity rather than by re-hashing, so the
-// entry goes even if hashing were to fail. The caller holds the unique lock.
+// entry goes even if hashing were to fail, and revokes the context for the connections that
+// remember it (AuthMemo). The caller holds the unique lock.
 void forget(std::unordered_map<std::string, std::shared_ptr<const Context>>& by_digest,
             const std::shared_ptr<const Context>& context) {
+  context->revoked.store(true);
   std::erase_if(by_digest, [&](const auto& entry) { return entry.second == context; });
 }
 
@@ -128,6 +130,19 @@ std::shared_ptr<const Context> ContextRegistry::authenticate(
   if (!constant_time_equals(credentials->username, context->username) ||
       !constant_time_equals(credentials->password, context->password)) {
     return nullptr;
+  }
+  return context;
+}
+
+std::shared_ptr<const Context> ContextRegistry::authenticate(std::string_view proxy_authorization,
+                                                             AuthMemo& memo) const {
+  if (!memo.header.empty() && constant_time_equals(proxy_authorization, memo.header)) {
+    if (auto context = memo.context.lock(); context && !context->revoked.load()) return context;
+  }
+  auto context = authenticate(proxy_authorization);
+  if (context) {
+    memo.header.assign(proxy_authorization);
+    memo.context = context;
   }
   return context;
 }

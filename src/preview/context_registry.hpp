@@ -2,6 +2,7 @@
 // each with CSPRNG credentials. Owned by one server instance; thread-safe (read-mostly).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <expected>
 #include <memory>
@@ -22,6 +23,18 @@ struct Context {
   std::uint64_t web_contents_id = 0;
   std::optional<std::string> persist_key;
   std::optional<Route> route;  // nullopt: unrouted (a plain authenticated forward proxy)
+  // Set when the registry lets go of the context (released or replaced): a connection that
+  // remembers it (AuthMemo) must not use it any more.
+  mutable std::atomic<bool> revoked{false};
+};
+
+// What one client connection remembers of its last successful authentication: the
+// Proxy-Authorization value and the context it named. A browser sends the same value on every
+// request of a connection, and the memo saves a base64 decode and a SHA-256 each time.
+// Used on the connection's own thread only.
+struct AuthMemo {
+  std::string header;
+  std::weak_ptr<const Context> context;
 };
 
 class ContextRegistry {
@@ -39,6 +52,10 @@ class ContextRegistry {
   // The lookup key is a SHA-256 of the whole credential, so its timing tells nothing about
   // which part of a guess was right; the final comparison is constant-time.
   std::shared_ptr<const Context> authenticate(std::string_view proxy_authorization) const;
+  // The same, for a connection with a memo: the value the memo holds (compared in constant
+  // time) names its context again while that context is live; anything else is authenticated
+  // as above and, when accepted, remembered.
+  std::shared_ptr<const Context> authenticate(std::string_view proxy_authorization, AuthMemo& memo) const;
   std::size_t size() const;
 
  private:

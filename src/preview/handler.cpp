@@ -63,7 +63,14 @@ awaitable<void> PreviewHandler::run(http::Exchange& ex, const Bound* bound) {
   counters_.total_requests.fetch_add(1, std::memory_order_relaxed);
   auto& req = ex.request();
   auto auth = http::find_field(req.fields, "proxy-authorization");
-  std::shared_ptr<const Context> ctx = bound ? bound->ctx : auth ? contexts_.authenticate(*auth) : nullptr;
+  std::shared_ptr<const Context> ctx;
+  if (bound) {
+    ctx = bound->ctx;
+  } else if (auth) {
+    auto& memo = ex.conn().handler_memo;
+    if (!memo) memo = std::make_shared<AuthMemo>();
+    ctx = contexts_.authenticate(*auth, *static_cast<AuthMemo*>(memo.get()));
+  }
   Outcome outcome;
   std::exception_ptr failure;
   if (!ctx) {
@@ -255,6 +262,7 @@ awaitable<PreviewHandler::Outcome> PreviewHandler::intercept(http::Exchange& ex,
   }
   http::ConnInfo info = ex.conn();
   info.tls = bound.tls;
+  info.handler_memo.reset();  // requests in the tunnel use `bound`; the memo is the outer connection's
   const http::Handler bound_handler = [this, &bound](http::Exchange& inner_ex) { return run(inner_ex, &bound); };
   co_await http::serve_stream(inner, info, bound_handler, config_->limits, h2);
   co_return Outcome{200, {}, "mitm", std::nullopt};

@@ -163,6 +163,13 @@ awaitable<error_code> Stream::handshake(bool server) {
 
 awaitable<std::pair<error_code, std::size_t>> Stream::read_some(std::span<char> buf) {
   for (;;) {
+    // With no ciphertext here or in OpenSSL's buffers, SSL_read can only ask for more; the
+    // call costs about as much as decrypting a small record (each HTTP/2 read after a request
+    // made one), so read first.
+    if (in_pos_ == in_end_ && out_.empty() && !SSL_has_pending(ssl_)) {
+      auto [ec, got] = co_await fill();
+      if (ec) co_return std::pair{ec, std::size_t{0}};
+    }
     ERR_clear_error();
     std::size_t n = 0;
     int rv = SSL_read_ex(ssl_, buf.data(), buf.size(), &n);

@@ -257,6 +257,63 @@ describe('407 Proxy Authentication Required', () => {
     await c.release(); // twice: harmless
   });
 
+  test('released or replaced context: 407 at once on a keep-alive connection that used it', async () => {
+    // The proxy remembers per connection the credentials it accepted last (no re-hashing on
+    // every request); a release or a replacement must still reach that connection's next request.
+    const http = require('node:http');
+    const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (ctx) => new Promise((resolve, reject) => {
+      const url = new URL(originUrl('/status/200'));
+      const req = http.request({
+        host: '127.0.0.1', port: state.server.port, path: url.href, agent: keepAlive,
+        headers: { host: url.host, 'proxy-authorization': h.basic(ctx) },
+      }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode, reused: req.reusedSocket }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    // A request of the context that is still running (its body not yet sent) keeps the context
+    // itself alive in the proxy across the release: the release alone must revoke it.
+    const holdOpen = (ctx) => {
+      const url = new URL(originUrl('/echo'));
+      const req = http.request({
+        host: '127.0.0.1', port: state.server.port, path: url.href, method: 'POST', agent: false,
+        headers: { host: url.host, 'proxy-authorization': h.basic(ctx), 'content-length': '4' },
+      });
+      req.on('error', () => {}); // destroyed below, unanswered
+      req.flushHeaders();
+      return req;
+    };
+    let held;
+    try {
+      const released = await state.server.createContext({ webContentsId: 11, route: null });
+      assert.equal((await get(released)).status, 200);
+      assert.deepEqual(await get(released), { status: 200, reused: true });
+      const active = state.server.stats().activeStreams;
+      held = holdOpen(released);
+      await h.waitFor(() => state.server.stats().activeStreams > active, 'the held request to reach the proxy');
+      await released.release();
+      assert.deepEqual(await get(released), { status: 407, reused: true }, 'released');
+      held.destroy();
+      held = null;
+
+      const old = await state.server.createContext({ webContentsId: 12, route: null });
+      assert.deepEqual(await get(old), { status: 200, reused: true });
+      const fresh = await state.server.createContext({ webContentsId: 12, route: null });
+      try {
+        assert.deepEqual(await get(old), { status: 407, reused: true }, 'replaced');
+        assert.deepEqual(await get(fresh), { status: 200, reused: true }, 'its replacement');
+      } finally {
+        await fresh.release();
+      }
+    } finally {
+      if (held) held.destroy();
+      keepAlive.destroy();
+    }
+  });
+
   test('replaced context (same webContentsId): old credentials 407 at once, new ones work', async () => {
     const old = await state.server.createContext({ webContentsId: 7, persistKey: 'old', route: null });
     assert.equal((await fetchVia(old, originUrl('/status/200'))).status, 200);

@@ -136,6 +136,78 @@ TEST(ContextRegistry, ReplacementInvalidatesTheOldCredentials) {
   EXPECT_EQ(registry.find(5), new_context);
 }
 
+// A connection's memo (AuthMemo): the value it accepted names the same context again, any
+// other value is judged on its own, and a released or replaced context fails at once.
+TEST(ContextRegistryMemo, RemembersTheAcceptedValue) {
+  ContextRegistry registry;
+  const auto one = must_create(registry, 1);
+  const auto two = must_create(registry, 2);
+  ASSERT_TRUE(one && two);
+  AuthMemo memo;
+  EXPECT_EQ(registry.authenticate(header_of(*one), memo), one);
+  EXPECT_EQ(memo.header, header_of(*one));
+  EXPECT_EQ(memo.context.lock(), one);
+  EXPECT_EQ(registry.authenticate(header_of(*one), memo), one) << "from the memo";
+  EXPECT_EQ(registry.authenticate(header_of(*two), memo), two) << "another value on the same connection";
+  EXPECT_EQ(memo.context.lock(), two);
+  EXPECT_EQ(registry.authenticate(header_of(*one), memo), one);
+}
+
+TEST(ContextRegistryMemo, WrongValuesAreNotRemembered) {
+  ContextRegistry registry;
+  const auto one = must_create(registry, 1);
+  ASSERT_TRUE(one);
+  AuthMemo memo;
+  ASSERT_EQ(registry.authenticate(header_of(*one), memo), one);
+  std::string wrong = header_of(*one);  // same length, last character changed
+  wrong.back() = wrong.back() == 'A' ? 'B' : 'A';
+  EXPECT_EQ(registry.authenticate(wrong, memo), nullptr);
+  EXPECT_EQ(registry.authenticate(header_of(*one).substr(1), memo), nullptr) << "shorter";
+  EXPECT_EQ(registry.authenticate("", memo), nullptr);
+  EXPECT_EQ(memo.header, header_of(*one)) << "a failure keeps what the connection had";
+  EXPECT_EQ(registry.authenticate(header_of(*one), memo), one);
+}
+
+TEST(ContextRegistryMemo, ReleaseRevokesAtOnce) {
+  ContextRegistry registry;
+  const auto released = must_create(registry, 2);
+  ASSERT_TRUE(released);
+  AuthMemo memo;
+  ASSERT_EQ(registry.authenticate(header_of(*released), memo), released);
+  ASSERT_TRUE(registry.release(released->id));
+  EXPECT_EQ(registry.authenticate(header_of(*released), memo), nullptr);
+  EXPECT_EQ(registry.authenticate(header_of(*released), memo), nullptr) << "and stays revoked";
+}
+
+TEST(ContextRegistryMemo, ReplacementRevokesTheOldContext) {
+  ContextRegistry registry;
+  const auto old_context = must_create(registry, 5);
+  ASSERT_TRUE(old_context);
+  AuthMemo memo;
+  ASSERT_EQ(registry.authenticate(header_of(*old_context), memo), old_context);
+  const auto new_context = must_create(registry, 5, routed());
+  ASSERT_TRUE(new_context);
+  EXPECT_EQ(registry.authenticate(header_of(*old_context), memo), nullptr);
+  EXPECT_EQ(registry.authenticate(header_of(*new_context), memo), new_context);
+}
+
+TEST(ContextRegistryMemo, AContextGoneFromMemoryFails) {
+  // The memo does not keep a context alive: once the registry and every request let go of it,
+  // the remembered value is judged again (and fails, the context being gone).
+  AuthMemo memo;
+  std::string header;
+  {
+    ContextRegistry registry;
+    auto context = must_create(registry, 6);
+    ASSERT_TRUE(context);
+    header = header_of(*context);
+    ASSERT_EQ(registry.authenticate(header, memo), context);
+  }
+  EXPECT_TRUE(memo.context.expired());
+  ContextRegistry other;
+  EXPECT_EQ(other.authenticate(header, memo), nullptr);
+}
+
 struct RouteCase {
   std::string label;
   Route route;
