@@ -70,7 +70,12 @@ class H2Stream final : public Exchange, public net::ByteStream {
   // Answered here, without the handler: 431 (header block too large) or 413 (Content-Length
   // above the body limit); 0 = a request for the handler.
   int refused_status() const;
-  // After the handler: waits until the queued response left (or the peer stopped taking it).
+  // After the handler: whether what it queued still needs the peer to open its flow-control
+  // windows. What the windows already let through only needs the writer, which was told, and
+  // whose stalls the connection's watchdog times out: no wait (and no turn of the event loop)
+  // for it.
+  bool output_waits_for_peer() const;
+  // Until the queued response left (or the peer stopped taking it).
   awaitable<void> flush_output();
   // The spawned handler's completion handler keeps it (and so this stream) alive: Asio touches
   // the slot after the handler coroutine (which owns this stream) has finished.
@@ -416,6 +421,13 @@ awaitable<error_code> H2Stream::wait_for_wire(std::size_t limit) {
   co_return sent();
 }
 
+bool H2Stream::output_waits_for_peer() const {
+  if (closed_ || reset_ || out_.pending() == 0) return false;
+  auto window = std::min(nghttp2_session_get_stream_remote_window_size(session_.raw(), id_),
+                         nghttp2_session_get_remote_window_size(session_.raw()));
+  return window < 0 || out_.pending() > static_cast<std::size_t>(window);
+}
+
 awaitable<void> H2Stream::flush_output() {
   while (!closed_ && !reset_ && out_.pending() > 0) {
     bool moved = co_await out_event_.wait_for(session_.conn().limits.send_progress);
@@ -647,7 +659,7 @@ awaitable<void> H2Session::run_stream(std::shared_ptr<H2Stream> stream) {
     } else if (!stream->finished()) {
       stream->abort();
     }
-    co_await stream->flush_output();
+    if (stream->output_waits_for_peer()) co_await stream->flush_output();
   }
   if (--running_handlers_ == 0) handlers_done_.notify();
   update_idle_deadline();

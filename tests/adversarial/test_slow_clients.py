@@ -259,6 +259,24 @@ class SlowCases:
                    timeout=5 * SLOW, message="the upstream responses of the abandoned streams "
                                              "were not released")
 
+    def test_zero_window_small_responses_h2(self):
+        """Small responses to a client with a stream window of 0: each is queued whole and its
+        handler is done, but the body cannot leave. The streams must still be given up at the
+        send timeout (RST_STREAM, or GOAWAY + close), not stay open for the connection's life."""
+        c = self.target.raw_h2(settings={SETTINGS_INITIAL_WINDOW_SIZE: 0})
+        self.addCleanup(c.close)
+        c.wait_settings()
+        sids = [c.request(self.target.h2_headers("GET", f"/bytes/1000?zero-window-small={i}"))
+                for i in range(5)]
+        t0 = time.monotonic()
+        done = c.wait(lambda: c.closed or all(c.streams[s].reset_code is not None for s in sids),
+                      SHORT_TIMEOUT + SLACK + 2)
+        elapsed = time.monotonic() - t0
+        self.assertTrue(done, f"zero-window streams with small responses still open after "
+                              f"{elapsed:.1f} s (send timeout {SHORT_TIMEOUT} s): {c.describe()}")
+        for s in sids:
+            self.assertEqual(c.streams[s].data_len, 0)
+
     def test_slow_read_h1(self):
         """TCP slow read: GET 64 MiB with a 4 KiB receive buffer and never read. The proxy
         stops pulling from the origin (bounded memory) and drops the connection at the send
