@@ -261,7 +261,7 @@ std::optional<RequestHead> make_request_head(H1RequestParser& parser, bool tls) 
     auto scheme_end = req.target.find("://");
     req.scheme = req.target.substr(0, scheme_end);
     auto auth_start = scheme_end + 3;
-    auto path_start = req.target.find_first_of("/?", auth_start);
+    auto path_start = find_path_start(req.target, auth_start);
     auto authority = req.target.substr(auth_start, path_start == std::string::npos ? std::string::npos : path_start - auth_start);
     // A Host that names another authority is an ambiguity one hop may read differently from the
     // next (smuggling, cache poisoning): refuse it instead of picking one (SPEC §6, issue 7).

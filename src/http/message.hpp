@@ -30,6 +30,14 @@ std::string_view trim(std::string_view s);  // optional whitespace (SP / HTAB)
 // Whether two authorities name the same host and port for `scheme` ("http"/"https"):
 // ASCII case-insensitive, and an omitted port equals the scheme's default (80 / 443).
 bool same_authority(std::string_view a, std::string_view b, std::string_view scheme);
+// Where the path (or query) of an absolute-form target starts: the first '/' or '?' at or after
+// `from`, the end of its authority; npos if none. (std::string_view::find_first_of("/?") calls
+// memchr once per character.)
+inline std::size_t find_path_start(std::string_view target, std::size_t from) {
+  for (std::size_t i = from; i < target.size(); ++i)
+    if (target[i] == '/' || target[i] == '?') return i;
+  return std::string_view::npos;
+}
 
 enum class Version : std::uint8_t { http11, http2 };
 

@@ -119,7 +119,9 @@ std::optional<Url> parse_url(std::string_view url) {
     return std::nullopt;
   }
   const std::string_view rest = url.substr(scheme_end + kSchemeSeparator.size());
-  const std::size_t authority_end = std::min(rest.find_first_of("/?#"), rest.size());
+  // (find_first_of would call memchr on "/?#" once per character of the authority.)
+  const std::size_t authority_end = static_cast<std::size_t>(
+      std::find_if(rest.begin(), rest.end(), [](char c) { return c == '/' || c == '?' || c == '#'; }) - rest.begin());
   std::string_view authority = rest.substr(0, authority_end);
   if (authority.find('\\') != std::string_view::npos) return std::nullopt;
   if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos) {

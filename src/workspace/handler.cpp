@@ -46,7 +46,7 @@ awaitable<void> WorkspaceHandler::handle(http::Exchange& ex) {
     http::strip_internal(up.fields);
     up.authority = routed->authority;
     if (up.absolute_form) {
-      auto path = up.target.find_first_of("/?", up.target.find("://") + 3);
+      auto path = http::find_path_start(up.target, up.target.find("://") + 3);
       up.target = path == std::string::npos ? "/" : up.target.substr(path);
     }
     // Forwarded from this frame (a coroutine of its own cost a frame per request).

@@ -232,5 +232,24 @@ INSTANTIATE_TEST_SUITE_P(Table, SameAuthorityTest,
                                            SameAuthorityCase{"", "", "http", true},
                                            SameAuthorityCase{"a:", "a:80", "http", true}));
 
+
+TEST(FindPathStart, Table) {
+  struct Case {
+    std::string_view target;
+    std::size_t from;
+    std::size_t want;
+  };
+  constexpr auto npos = std::string_view::npos;
+  for (const Case& c : {Case{"http://a.test/x", 7, 13}, Case{"http://a.test?q=1", 7, 13},
+                        Case{"http://a.test:8080/?q", 7, 18}, Case{"http://a.test", 7, npos},
+                        Case{"http://a.test", 13, npos}, Case{"http://a.test", 20, npos},
+                        Case{"http:///x", 7, 7}, Case{"http://a/b?c/d", 7, 8}, Case{"http://a/b?c/d", 9, 10}, Case{"", 0, npos}}) {
+    EXPECT_EQ(find_path_start(c.target, c.from), c.want) << c.target << " from " << c.from;
+    if (c.from <= c.target.size()) {
+      EXPECT_EQ(find_path_start(c.target, c.from), c.target.find_first_of("/?", c.from));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace cmux::http
