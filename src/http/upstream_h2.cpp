@@ -39,6 +39,7 @@ void H2ClientStream::on_header(std::string_view name, std::string_view value) {
     return;
   }
   if (name.starts_with(':')) return;
+  if (pending_fields_.capacity() == 0) pending_fields_.reserve(16);  // a typical head without regrowing
   pending_fields_.push_back({std::string(name), std::string(value)});
 }
 
@@ -97,7 +98,7 @@ awaitable<std::optional<H2ClientStream::Head>> H2ClientStream::wait_head_briefly
 H2ClientStream::Head H2ClientStream::head_result(std::size_t body_max) {
   Head out;
   if (head_) {
-    out.head = *head_;
+    out.head = std::move(*head_);  // taken once; head_ stays set (the head has come)
     if (body_max > 0) take_into(out.body, body_max);
     out.ended = response_ended();
   } else {

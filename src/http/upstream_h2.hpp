@@ -39,7 +39,8 @@ class H2ClientStream final : public net::ByteStream {
     std::string reason;                            // see failure_reason(), when there is no head
   };
   // The head, with up to `body_max` bytes of the body that came with it (taken from the stream,
-  // so the head and the start of the body can go on in one write).
+  // so the head and the start of the body can go on in one write). Once per stream: the head
+  // is moved out.
   awaitable<Head> wait_head(std::size_t body_max);
   // wait_head() that gives up (nullopt) once the wait has turned slow (net/slow_wait.hpp).
   awaitable<std::optional<Head>> wait_head_briefly(std::size_t body_max);

@@ -57,7 +57,7 @@ struct Origin {
 };
 
 std::expected<Origin, RewriteError> parse_origin(std::string_view url) {
-  const std::optional<Url> parsed = parse_url(url);
+  std::optional<Url> parsed = parse_url(url);
   if (!parsed) return fail("invalid proxy origin: " + std::string(url));
   if (parsed->scheme != "http" && parsed->scheme != "https") {
     return fail("proxy origin is not http(s): " + std::string(url));
@@ -65,8 +65,8 @@ std::expected<Origin, RewriteError> parse_origin(std::string_view url) {
   if (parsed->port == 0) return fail("proxy origin has port 0: " + std::string(url));
   std::string authority =
       parsed->port ? format_host_port(parsed->host, *parsed->port) : bracket_host(parsed->host);
-  return Origin{parsed->scheme, parsed->host, requested_port(parsed->scheme, parsed->port),
-                std::move(authority)};
+  const std::uint16_t port = requested_port(parsed->scheme, parsed->port);
+  return Origin{std::move(parsed->scheme), std::move(parsed->host), port, std::move(authority)};
 }
 
 std::expected<std::optional<std::string>, RewriteError> workspace_of(const Route& route) {
@@ -77,12 +77,12 @@ std::expected<std::optional<std::string>, RewriteError> workspace_of(const Route
 
 std::expected<Rewritten, RewriteError> rewrite_to_origin(const Target& target, const Route& route,
                                                          std::string_view origin_url) {
-  const auto origin = parse_origin(origin_url);
+  auto origin = parse_origin(origin_url);
   if (!origin) return std::unexpected(origin.error());
   const auto workspace = workspace_of(route);
   if (!workspace) return std::unexpected(workspace.error());
-  Rewritten out{Target{origin->scheme, origin->host, origin->port, target.path},
-                origin->authority,
+  Rewritten out{Target{std::move(origin->scheme), std::move(origin->host), origin->port, target.path},
+                std::move(origin->authority),
                 {{std::string(kPortHeader), std::to_string(target.port)},
                  {std::string(kHostOverrideHeader), format_host_port(target.host, target.port)}},
                 true};
