@@ -229,6 +229,15 @@ class SlowCases:
             self.assertTrue(c.wait(lambda: c.streams[sid2].ended, 10 * SLOW), c.describe())
             self.assertEqual(c.streams[sid2].status, 200)
 
+    def zero_window_requests(self, size: int, count: int, tag: str):
+        """An HTTP/2 client that announces an initial stream window of 0, with `count` GETs
+        of `size` bytes open on it: (client, stream ids)."""
+        c = self.target.raw_h2(settings={SETTINGS_INITIAL_WINDOW_SIZE: 0})
+        self.addCleanup(c.close)
+        c.wait_settings()
+        return c, [c.request(self.target.h2_headers("GET", f"/bytes/{size}?{tag}={i}"))
+                   for i in range(count)]
+
     def test_zero_window_h2(self):
         """A client that announces an initial stream window of 0 and asks for 8 MiB on 20
         streams: nothing can be sent. The proxy must hold at most its bounded per-stream queue,
@@ -236,11 +245,7 @@ class SlowCases:
         before = self.origin_stats()
         mem = MemWatch(self.target.proxy)
         with Bystander(self.target, "mixed") as by:
-            c = self.target.raw_h2(settings={SETTINGS_INITIAL_WINDOW_SIZE: 0})
-            self.addCleanup(c.close)
-            c.wait_settings()
-            sids = [c.request(self.target.h2_headers("GET", f"/bytes/{8 * MiB}?zero-window={i}"))
-                    for i in range(20)]
+            c, sids = self.zero_window_requests(8 * MiB, 20, "zero-window")
             t0 = time.monotonic()
             c.wait(lambda: c.closed or all(c.streams[s].ended for s in sids),
                    SHORT_TIMEOUT + SLACK + 2)
@@ -263,11 +268,7 @@ class SlowCases:
         """Small responses to a client with a stream window of 0: each is queued whole and its
         handler is done, but the body cannot leave. The streams must still be given up at the
         send timeout (RST_STREAM, or GOAWAY + close), not stay open for the connection's life."""
-        c = self.target.raw_h2(settings={SETTINGS_INITIAL_WINDOW_SIZE: 0})
-        self.addCleanup(c.close)
-        c.wait_settings()
-        sids = [c.request(self.target.h2_headers("GET", f"/bytes/1000?zero-window-small={i}"))
-                for i in range(5)]
+        c, sids = self.zero_window_requests(1000, 5, "zero-window-small")
         t0 = time.monotonic()
         done = c.wait(lambda: c.closed or all(c.streams[s].reset_code is not None for s in sids),
                       SHORT_TIMEOUT + SLACK + 2)

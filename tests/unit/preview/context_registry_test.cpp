@@ -138,13 +138,26 @@ TEST(ContextRegistry, ReplacementInvalidatesTheOldCredentials) {
 
 // A connection's memo (AuthMemo): the value it accepted names the same context again, any
 // other value is judged on its own, and a released or replaced context fails at once.
-TEST(ContextRegistryMemo, RemembersTheAcceptedValue) {
+class ContextRegistryMemo : public ::testing::Test {
+ protected:
+  // A new context, accepted once through the memo.
+  std::shared_ptr<const Context> remembered(std::uint64_t web_contents_id) {
+    auto context = must_create(registry, web_contents_id);
+    EXPECT_TRUE(context);
+    if (context) {
+      EXPECT_EQ(registry.authenticate(header_of(*context), memo), context);
+    }
+    return context;
+  }
+
   ContextRegistry registry;
-  const auto one = must_create(registry, 1);
+  AuthMemo memo;
+};
+
+TEST_F(ContextRegistryMemo, RemembersTheAcceptedValue) {
+  const auto one = remembered(1);
   const auto two = must_create(registry, 2);
   ASSERT_TRUE(one && two);
-  AuthMemo memo;
-  EXPECT_EQ(registry.authenticate(header_of(*one), memo), one);
   EXPECT_EQ(memo.header, header_of(*one));
   EXPECT_EQ(memo.context.lock(), one);
   EXPECT_EQ(registry.authenticate(header_of(*one), memo), one) << "from the memo";
@@ -153,12 +166,9 @@ TEST(ContextRegistryMemo, RemembersTheAcceptedValue) {
   EXPECT_EQ(registry.authenticate(header_of(*one), memo), one);
 }
 
-TEST(ContextRegistryMemo, WrongValuesAreNotRemembered) {
-  ContextRegistry registry;
-  const auto one = must_create(registry, 1);
+TEST_F(ContextRegistryMemo, WrongValuesAreNotRemembered) {
+  const auto one = remembered(1);
   ASSERT_TRUE(one);
-  AuthMemo memo;
-  ASSERT_EQ(registry.authenticate(header_of(*one), memo), one);
   std::string wrong = header_of(*one);  // same length, last character changed
   wrong.back() = wrong.back() == 'A' ? 'B' : 'A';
   EXPECT_EQ(registry.authenticate(wrong, memo), nullptr);
@@ -168,30 +178,24 @@ TEST(ContextRegistryMemo, WrongValuesAreNotRemembered) {
   EXPECT_EQ(registry.authenticate(header_of(*one), memo), one);
 }
 
-TEST(ContextRegistryMemo, ReleaseRevokesAtOnce) {
-  ContextRegistry registry;
-  const auto released = must_create(registry, 2);
+TEST_F(ContextRegistryMemo, ReleaseRevokesAtOnce) {
+  const auto released = remembered(2);
   ASSERT_TRUE(released);
-  AuthMemo memo;
-  ASSERT_EQ(registry.authenticate(header_of(*released), memo), released);
   ASSERT_TRUE(registry.release(released->id));
   EXPECT_EQ(registry.authenticate(header_of(*released), memo), nullptr);
   EXPECT_EQ(registry.authenticate(header_of(*released), memo), nullptr) << "and stays revoked";
 }
 
-TEST(ContextRegistryMemo, ReplacementRevokesTheOldContext) {
-  ContextRegistry registry;
-  const auto old_context = must_create(registry, 5);
+TEST_F(ContextRegistryMemo, ReplacementRevokesTheOldContext) {
+  const auto old_context = remembered(5);
   ASSERT_TRUE(old_context);
-  AuthMemo memo;
-  ASSERT_EQ(registry.authenticate(header_of(*old_context), memo), old_context);
   const auto new_context = must_create(registry, 5, routed());
   ASSERT_TRUE(new_context);
   EXPECT_EQ(registry.authenticate(header_of(*old_context), memo), nullptr);
   EXPECT_EQ(registry.authenticate(header_of(*new_context), memo), new_context);
 }
 
-TEST(ContextRegistryMemo, AContextGoneFromMemoryFails) {
+TEST(ContextRegistryMemoLifetime, AContextGoneFromMemoryFails) {
   // The memo does not keep a context alive: once the registry and every request let go of it,
   // the remembered value is judged again (and fails, the context being gone).
   AuthMemo memo;
