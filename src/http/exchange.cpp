@@ -24,6 +24,10 @@ awaitable<error_code> Exchange::send_head_and_body(const ResponseHead& head, std
   co_return co_await finish(kNoFields);
 }
 
+awaitable<RelayedBody> Exchange::splice_body(net::SplicePipe&, tcp::socket&, std::uint64_t) {
+  co_return RelayedBody{{}, true};  // callers ask can_splice_body() first
+}
+
 awaitable<void> Exchange::client_gone() {
   asio::steady_timer forever(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
   co_await forever.async_wait(use_nothrow);

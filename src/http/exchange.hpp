@@ -14,6 +14,7 @@
 
 #include "http/message.hpp"
 #include "net/byte_stream.hpp"
+#include "net/splice.hpp"
 
 namespace cmux::http {
 
@@ -63,6 +64,12 @@ class BodyBuffer {
   std::size_t size_;
 };
 
+// How relaying the rest of a response body from an upstream ended.
+struct RelayedBody {
+  error_code upstream;           // the upstream failed, or ended (asio::error::eof) early
+  bool downstream_gone = false;  // the client side failed
+};
+
 struct ExchangeStats {
   std::uint64_t request_body_bytes = 0;
   std::uint64_t response_body_bytes = 0;
@@ -99,6 +106,12 @@ class Exchange {
   // `end_stream`: that piece is the whole body, and the response is finished.
   virtual awaitable<error_code> send_head_and_body(const ResponseHead& head, std::span<const char> body,
                                                    bool end_stream);
+  // Whether the rest of the body may move straight from a plain upstream socket to the client
+  // with splice_body(): HTTP/1.1 to a plain-TCP client, head sent, body not chunked.
+  virtual bool can_splice_body() const { return false; }
+  // `left` body bytes from `from` through `pipe` (splice(2): they never enter user space); EOF
+  // before them is an upstream failure (eof). Only when can_splice_body().
+  virtual awaitable<RelayedBody> splice_body(net::SplicePipe& pipe, tcp::socket& from, std::uint64_t left);
   // The response cannot be completed: reset the stream / close the connection so the
   // client never takes a truncated body for a complete one.
   virtual void abort() = 0;

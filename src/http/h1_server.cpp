@@ -174,6 +174,23 @@ class H1ServerExchange final : public Exchange {
     co_return co_await t_.write_gather(bufs);
   }
 
+  bool can_splice_body() const override {
+    return head_sent_ && !no_body_ && !chunked_ && !finished_ && t_.plain_socket();
+  }
+
+  awaitable<RelayedBody> splice_body(net::SplicePipe& pipe, tcp::socket& from, std::uint64_t left) override {
+    tcp::socket& to = *t_.plain_socket();
+    while (left > 0) {
+      auto [ec, n] = co_await pipe.fill(from, static_cast<std::size_t>(std::min<std::uint64_t>(left, pipe.kSize)));
+      if (ec || n == 0) co_return RelayedBody{ec ? ec : asio::error::eof};
+      left -= n;
+      stats.response_body_bytes += n;
+      Progress progress(*this, conn_.limits.send_progress);  // only while the client has bytes to take
+      if (co_await pipe.drain(to)) co_return RelayedBody{{}, true};
+    }
+    co_return RelayedBody{};
+  }
+
   awaitable<error_code> finish(const Fields& trailers) override {
     if (finished_) co_return error_code{};
     finished_ = true;

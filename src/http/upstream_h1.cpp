@@ -38,14 +38,10 @@ std::string error_text(const error_code& ec) {
 }
 
 // A response body that is not chunked: Content-Length bytes, or (no length) everything up to
-// the upstream's EOF. What came with the head goes out first; then every read lands in a
-// BodyBuffer and is handed to the exchange with its buffer, which an HTTP/2 stream queues
-// without a copy (Beast's parser would copy each byte twice).
-struct IdentityBody {
-  error_code upstream;           // the upstream failed (or ended early)
-  bool downstream_gone = false;  // the client side failed
-};
-
+// the upstream's EOF. What came with the head goes out first. Between two plain sockets the
+// rest moves with splice(2); otherwise every read lands in a BodyBuffer and is handed to the
+// exchange with its buffer, which an HTTP/2 stream queues without a copy (Beast's parser would
+// copy each byte twice).
 constexpr std::size_t kIdentityChunk = 64 * 1024;
 constexpr std::size_t kChunkedPiece = 16 * 1024;  // decoded chunked body per send
 // Reads while waiting for a response head: a head and a small body fit; the rest of a large
@@ -54,9 +50,14 @@ constexpr std::size_t kHeadRead = 4 * 1024;
 
 // The rest of such a body, after the head and what came with it: `left` bytes, or (no length
 // known) everything up to EOF.
-awaitable<IdentityBody> relay_identity_body(Exchange& ex, net::ByteStream& up, std::uint64_t left,
+awaitable<RelayedBody> relay_identity_body(Exchange& ex, net::ByteStream& up, std::uint64_t left,
                                             bool length_known) {
   tcp::socket* socket = up.plain_socket();
+  // (A body without a length goes to an HTTP/1.1 client chunked: never spliced.)
+  if (length_known && socket && ex.can_splice_body()) {
+    net::SplicePipe pipe;
+    if (pipe.ok()) co_return co_await ex.splice_body(pipe, *socket, left);
+  }
   auto size = static_cast<std::size_t>(std::min<std::uint64_t>(left, std::min(kIdentityChunk, ex.body_piece_hint())));
   BodyBuffer buf(size);
   while (left > 0) {
@@ -70,13 +71,13 @@ awaitable<IdentityBody> relay_identity_body(Exchange& ex, net::ByteStream& up, s
     }
     auto [ec, n] = got;
     if (ec == asio::error::eof && !length_known) break;
-    if (ec) co_return IdentityBody{ec};
+    if (ec) co_return RelayedBody{ec};
     left -= n;
     const auto piece = buf.piece(n);
     auto sent = co_await ex.send_body_shared(piece);
-    if (sent) co_return IdentityBody{{}, true};
+    if (sent) co_return RelayedBody{{}, true};
   }
-  co_return IdentityBody{};
+  co_return RelayedBody{};
 }
 
 }  // namespace
@@ -306,7 +307,7 @@ awaitable<std::expected<ForwardResult, UpstreamFailure>> forward_h1(Exchange& ex
       co_return ForwardResult{resp.status, false, false, false};
     up.in.erase(0, with_head);
     left -= with_head;
-    IdentityBody body;
+    RelayedBody body;
     if (left > 0)
       body = co_await relay_identity_body(ex, up.t, left, framing->content_length.has_value());
     if (body.downstream_gone) co_return ForwardResult{resp.status, false, false, false};

@@ -1,10 +1,8 @@
 #include "net/relay.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <vector>
+
+#include "net/splice.hpp"
 
 namespace cmux::net {
 namespace {
@@ -41,60 +39,29 @@ awaitable<void> pump(ByteStream& from, ByteStream& to, std::uint64_t& count, Clo
 }
 
 // TCP to TCP: splice(2) through a pipe, so the bytes never enter user space.
-constexpr std::size_t kPipeSize = 256 * 1024;
-
-struct Pipe {
-  int fd[2] = {-1, -1};
-  Pipe() {
-    if (::pipe2(fd, O_NONBLOCK | O_CLOEXEC) != 0) fd[0] = fd[1] = -1;
-    else ::fcntl(fd[1], F_SETPIPE_SZ, static_cast<int>(kPipeSize));  // best effort
-  }
-  ~Pipe() {
-    for (int f : fd)
-      if (f >= 0) ::close(f);
-  }
-  bool ok() const { return fd[0] >= 0; }
-};
-
 awaitable<void> splice_pump(tcp::socket& from_sock, tcp::socket& to_sock, ByteStream& from, ByteStream& to,
                             std::uint64_t& count, Clock::time_point& last) {
-  Pipe pipe;
-  error_code ec;
-  from_sock.native_non_blocking(true, ec);
-  if (!ec) to_sock.native_non_blocking(true, ec);
-  if (!pipe.ok() || ec) {
+  SplicePipe pipe;
+  if (!pipe.ok()) {
     co_await pump(from, to, count, last);
     co_return;
   }
-  auto fail = [&] {
-    from.close();
-    to.close();
-  };
-  constexpr unsigned kFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
   for (;;) {
-    ssize_t n = ::splice(from_sock.native_handle(), nullptr, pipe.fd[1], nullptr, kPipeSize, kFlags);
-    if (n < 0 && errno == EAGAIN) {
-      auto [wec] = co_await from_sock.async_wait(tcp::socket::wait_read, use_nothrow);
-      if (wec) co_return fail();
-      continue;
-    }
-    if (n < 0) co_return fail();
-    if (n == 0) {
+    auto [ec, n] = co_await pipe.fill(from_sock, SplicePipe::kSize);
+    if (!ec && n == 0) {
       co_await to.shutdown_write();  // half-close: the other direction keeps flowing
       co_return;
     }
-    last = Clock::now();
-    for (auto left = static_cast<std::size_t>(n); left > 0;) {
-      ssize_t m = ::splice(pipe.fd[0], nullptr, to_sock.native_handle(), nullptr, left, kFlags);
-      if (m < 0 && errno == EAGAIN) {
-        auto [wec] = co_await to_sock.async_wait(tcp::socket::wait_write, use_nothrow);
-        if (wec) co_return fail();
-        continue;
-      }
-      if (m <= 0) co_return fail();
-      left -= static_cast<std::size_t>(m);
+    if (!ec) {
+      last = Clock::now();
+      ec = co_await pipe.drain(to_sock);
     }
-    count += static_cast<std::uint64_t>(n);
+    if (ec) {
+      from.close();
+      to.close();
+      co_return;
+    }
+    count += n;
   }
 }
 

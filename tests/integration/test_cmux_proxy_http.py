@@ -9,6 +9,7 @@ Clients: curl, h2load, nghttp, python3-h2, raw sockets.
 import hashlib
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -368,6 +369,21 @@ class Bodies(ProxyTestCase):
                          *port_header(self.origin_.port))
                 self.assertEqual(r.header("content-length"), "1000")
 
+    def test_large_bodies_keep_the_connection_in_sync(self):
+        # Bodies larger than what comes with the head, back to back on one HTTP/1.1 client
+        # connection: the part relayed socket to socket (splice) ends exactly where the next
+        # response begins. (curl 7.88 cannot reuse a prior-knowledge h2c connection,
+        # curl/curl#10634; HTTP/2 framing is covered by the other tests here.)
+        sizes = (300_000, 5, 1_000_003, 70_000)
+        outs = [Path(self.tmp.name) / f"sync-{i}.bin" for i in range(len(sizes))]
+        args = sum((["-o", out, self.proxy_.url(f"/bytes/{n}")] for n, out in zip(sizes, outs)), [])
+        cp = harness.run(["curl", "-sS", "--http1.1", *port_header(self.origin_.port),
+                          "-w", "%{http_code} %{num_connects}\n", *args], timeout=30)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertEqual(cp.stdout.decode().split("\n")[:4], ["200 1", "200 0", "200 0", "200 0"])
+        for n, out in zip(sizes, outs):
+            self.assertEqual(file_sha256(out), harness.pattern_sha256(n), f"body of {n} bytes")
+
     def test_empty_body_responses(self):
         for proto in CURL_PROTOCOLS:
             with self.subTest(proto=proto, method="HEAD"):
@@ -613,6 +629,27 @@ class UpstreamFailures(ProxyTestCase):
                          *port_header(self.origin_.port))
                 self.assertEqual((r.rc, r.status), (0, 200), r.stderr)
                 self.assertEqual(r.body, want)
+
+    def test_bytes_past_content_length_are_not_relayed(self):
+        # The body is larger than what comes with the head, so its rest moves from socket to
+        # socket (splice on plain HTTP/1.1): exactly Content-Length bytes must, and the
+        # client's connection stays usable (a second request rides it; HTTP/1.1 only: curl
+        # 7.88 cannot reuse a prior-knowledge h2c connection, curl/curl#10634).
+        p = self.origin_.port
+        for proto in CURL_PROTOCOLS:
+            with self.subTest(proto=proto):
+                out = Path(tempfile.mkdtemp(prefix="cmux-overrun-")) / "body"
+                self.addCleanup(shutil.rmtree, out.parent)
+                urls = ["-o", out, self.proxy_.url("/raw/cl-overrun")]
+                if proto == "h1":
+                    urls += ["-o", "/dev/null", self.proxy_.url("/echo?after=overrun")]
+                cp = harness.run(["curl", "-sS", *CURL_PROTOCOLS[proto], *port_header(p),
+                                  "-w", "%{http_code} %{num_connects}\n", *urls], timeout=20)
+                self.assertEqual(cp.returncode, 0, cp.stderr)
+                self.assertEqual(out.read_bytes(), b"x" * 100000)
+                want = ["200 1", "200 0"] if proto == "h1" else ["200 1"]
+                self.assertEqual(cp.stdout.decode().split("\n")[:len(want)], want,
+                                 "the client's connection did not survive the overrun")
 
     def test_upstream_connection_close_is_not_reused(self):
         # "Connection: close" from the origin: the pooled connection must not be reused.

@@ -21,7 +21,8 @@
 //                         destroys the socket
 //   /raw/<case>           a malformed response written raw on the socket, then close (SPEC §6
 //                         response side): te-cl, te-gzip, cl-list, cl-differ, obs-fold, bare-lf,
-//                         nul, bad-chunk, garbage; and the valid close-delimited
+//                         nul, bad-chunk, garbage; and the valid close-delimited and cl-overrun
+//                         (100 000 bytes of Content-Length, then bytes past it)
 //   /close-after?ms=N     200 (after delay=D ms), then the origin closes the (idle keep-alive)
 //                         connection after N ms
 //   /_requests            JSON counters of what this origin saw (requests excluding /_requests,
@@ -163,6 +164,9 @@ const RAW_RESPONSES = {
   // Valid, for contrast: a body delimited by the close of the connection (RFC 9112 §6.3).
   'close-delimited': 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n' +
     'body delimited by close\n'.repeat(1000),
+  // Valid, then bytes past the Content-Length: the proxy relays the body and drops the rest.
+  'cl-overrun': 'HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n' + 'x'.repeat(100000) +
+    'HTTP/1.1 200 OK\r\nX-Smuggled: 1\r\nContent-Length: 5\r\n\r\nextra',
 };
 
 // ---- request handlers ----------------------------------------------------------------------
