@@ -28,6 +28,10 @@ awaitable<RelayedBody> Exchange::splice_body(net::SplicePipe&, tcp::socket&, std
   co_return RelayedBody{{}, true};  // callers ask can_splice_body() first
 }
 
+awaitable<SplicedRequestBody> Exchange::splice_request_body(net::SplicePipe&, tcp::socket&) {
+  co_return SplicedRequestBody{asio::error::operation_not_supported, {}};  // callers ask first
+}
+
 awaitable<void> Exchange::client_gone() {
   asio::steady_timer forever(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
   co_await forever.async_wait(use_nothrow);

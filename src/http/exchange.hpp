@@ -70,6 +70,12 @@ struct RelayedBody {
   bool downstream_gone = false;  // the client side failed
 };
 
+// How moving a request body to an upstream with splice ended.
+struct SplicedRequestBody {
+  error_code client;    // reading the body from the client failed (or it ended early)
+  error_code upstream;  // writing it to the upstream failed
+};
+
 struct ExchangeStats {
   std::uint64_t request_body_bytes = 0;
   std::uint64_t response_body_bytes = 0;
@@ -112,6 +118,12 @@ class Exchange {
   // `left` body bytes from `from` through `pipe` (splice(2): they never enter user space); EOF
   // before them is an upstream failure (eof). Only when can_splice_body().
   virtual awaitable<RelayedBody> splice_body(net::SplicePipe& pipe, tcp::socket& from, std::uint64_t left);
+  // The same for the request body: HTTP/1.1 from a plain-TCP client with a Content-Length,
+  // nothing of it read yet through read_body().
+  virtual bool can_splice_request_body() const { return false; }
+  // The whole request body to `to`, a plain upstream socket (what came with the head first);
+  // read_body() then reports its end. Only when can_splice_request_body().
+  virtual awaitable<SplicedRequestBody> splice_request_body(net::SplicePipe& pipe, tcp::socket& to);
   // The response cannot be completed: reset the stream / close the connection so the
   // client never takes a truncated body for a complete one.
   virtual void abort() = 0;

@@ -56,16 +56,13 @@ class H1ServerExchange final : public Exchange {
   const ConnInfo& conn() const override { return conn_.info; }
   std::uint32_t stream_id() const override { return 0; }
   const Fields& request_trailers() const override { return trailers_; }
-  bool reusable() const { return keep_alive_ && finished_ && !aborted_ && !tunnel_ && parser_.is_done(); }
+  bool reusable() const { return keep_alive_ && finished_ && !aborted_ && !tunnel_ && body_done(); }
 
   awaitable<std::expected<BodyChunk, error_code>> read_body() override {
-    if (parser_.is_done()) co_return BodyChunk{{}, true};
+    if (body_done()) co_return BodyChunk{{}, true};
     Progress progress(*this, conn_.limits.body_idle);
-    if (expect_continue_) {
-      expect_continue_ = false;
-      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      if (auto ec = co_await t_.write_all(kContinue)) co_return std::unexpected(ec);
-    }
+    if (auto ec = co_await send_continue()) co_return std::unexpected(ec);
+    body_read_ = true;
     auto r = co_await pull_body(parser_, in_, t_, out_);
     if (!r) {
       keep_alive_ = false;
@@ -174,6 +171,44 @@ class H1ServerExchange final : public Exchange {
     co_return co_await t_.write_gather(bufs);
   }
 
+  bool can_splice_request_body() const override {
+    return !body_done() && !body_read_ && parser_.content_length() && t_.plain_socket();
+  }
+
+  awaitable<SplicedRequestBody> splice_request_body(net::SplicePipe& pipe, tcp::socket& to) override {
+    SplicedRequestBody r;
+    tcp::socket& from = *t_.plain_socket();
+    std::uint64_t left = parser_.content_length_remaining().value_or(0);
+    {
+      Progress progress(*this, conn_.limits.body_idle);
+      r.client = co_await send_continue();
+    }
+    // What came with the head goes first; bytes past the body stay (a pipelined request).
+    if (auto have = static_cast<std::size_t>(std::min<std::uint64_t>(left, in_.size())); have > 0 && !r.client) {
+      std::tie(r.upstream, std::ignore) = co_await asio::async_write(to, asio::buffer(in_.data(), have), use_nothrow);
+      in_.erase(0, have);
+      left -= have;
+      stats.request_body_bytes += have;
+    }
+    while (left > 0 && !r.client && !r.upstream) {
+      std::pair<error_code, std::size_t> got;
+      {
+        Progress progress(*this, conn_.limits.body_idle);  // the client has to keep sending
+        got = co_await pipe.fill(from, static_cast<std::size_t>(std::min<std::uint64_t>(left, pipe.kSize)));
+      }
+      if (got.first || got.second == 0) {
+        r.client = got.first ? got.first : error_code(bhttp::error::partial_message);
+        break;
+      }
+      left -= got.second;
+      stats.request_body_bytes += got.second;
+      r.upstream = co_await pipe.drain(to);
+    }
+    if (r.client || r.upstream) keep_alive_ = false;  // the rest of the body is still unread
+    else body_spliced_ = true;
+    co_return r;
+  }
+
   bool can_splice_body() const override {
     return head_sent_ && !no_body_ && !chunked_ && !finished_ && t_.plain_socket();
   }
@@ -208,7 +243,7 @@ class H1ServerExchange final : public Exchange {
   // Only meaningful once the request is fully read and nothing is buffered: readability
   // then means EOF, a reset, or pipelined bytes (which we must not consume here).
   bool can_tell_client_gone() const override {
-    return t_.has_socket() && parser_.is_done() && in_.empty() && t_.buffered() == 0;
+    return t_.has_socket() && body_done() && in_.empty() && t_.buffered() == 0;
   }
 
   awaitable<void> client_gone() override {
@@ -232,6 +267,16 @@ class H1ServerExchange final : public Exchange {
   }
 
  private:
+  bool body_done() const { return body_spliced_ || parser_.is_done(); }
+
+  // The interim 100 answers Expect: 100-continue once, when the body is first wanted.
+  awaitable<error_code> send_continue() {
+    if (!expect_continue_) co_return error_code{};
+    expect_continue_ = false;
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    co_return co_await t_.write_all(kContinue);
+  }
+
   net::Transport& t_;
   std::string& in_;
   Parser& parser_;
@@ -243,6 +288,8 @@ class H1ServerExchange final : public Exchange {
   bool no_body_ = false;
   bool chunked_ = false;
   bool aborted_ = false;
+  bool body_read_ = false;     // read_body() has taken some of the body
+  bool body_spliced_ = false;  // splice_request_body() moved all of it
   int in_flight_ = 0;
   Fields trailers_;
   std::array<char, kBodyChunk> out_;

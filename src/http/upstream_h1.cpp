@@ -159,6 +159,19 @@ namespace {
 // Streams the exchange's request body to the upstream. Returns an error text on failure.
 awaitable<std::optional<std::string>> send_request_body(Exchange& ex, UpstreamConn& up, bool chunked,
                                                         std::optional<UpstreamFailure>& client_failure) {
+  // A body with a length between plain sockets moves with splice(2).
+  if (auto* socket = up.t.plain_socket(); socket && !chunked && ex.can_splice_request_body()) {
+    net::SplicePipe pipe;
+    if (pipe.ok()) {
+      auto r = co_await ex.splice_request_body(pipe, *socket);
+      if (r.client) {
+        client_failure = client_body_failure(r.client);
+        co_return client_failure->reason;
+      }
+      if (r.upstream) co_return error_text(r.upstream);
+      co_return std::nullopt;
+    }
+  }
   for (;;) {
     auto chunk = co_await ex.read_body();
     if (!chunk) {

@@ -455,6 +455,24 @@ class KeepAlive(ProxyTestCase):
         self.assertEqual((r.rc, r.status), (0, 200), r.stderr)
         self.assertEqual(r.json()["url"], "/echo?v=10")
 
+    def test_pipelined_request_after_a_large_body(self):
+        # An upload with a Content-Length moves from socket to socket (splice on plain
+        # HTTP/1.1): exactly its bytes, whatever part came with the head, and the request
+        # pipelined right behind it is read as the next request.
+        p = self.origin_.port
+        for n in (3, 70_000, 1_000_003):
+            with self.subTest(body=n):
+                conn = harness.HttpConn(self.proxy_.host, self.proxy_.port)
+                self.addCleanup(conn.close)
+                conn.send(b"POST /echo?n=%d HTTP/1.1\r\nHost: x\r\nX-Cmux-Port-Internal: %d\r\n"
+                          b"Content-Length: %d\r\n\r\n" % (n, p, n) + harness.pattern_bytes(n) +
+                          b"GET /echo?after=%d HTTP/1.1\r\nHost: x\r\nX-Cmux-Port-Internal: %d\r\n\r\n" % (n, p))
+                first, second = conn.read_response(), conn.read_response()
+                self.assertEqual(first.status, 200)
+                echo = json.loads(first.body)
+                self.assertEqual((echo["bodyLength"], echo["bodySha256"]), (n, harness.pattern_sha256(n)))
+                self.assertEqual((second.status, json.loads(second.body)["url"]), (200, f"/echo?after={n}"))
+
     def test_pipelined_requests_answered_in_order(self):
         conn = harness.HttpConn(self.proxy_.host, self.proxy_.port)
         self.addCleanup(conn.close)
