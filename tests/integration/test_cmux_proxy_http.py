@@ -669,6 +669,23 @@ class UpstreamFailures(ProxyTestCase):
                 self.assertEqual(cp.stdout.decode().split("\n")[:len(want)], want,
                                  "the client's connection did not survive the overrun")
 
+    def test_client_gone_mid_upload_is_never_a_complete_request(self):
+        # The body moves socket to socket (splice on plain HTTP/1.1); a client that closes
+        # after 300 000 of the 1 000 000 bytes it announced must cut the upstream request short.
+        p = self.origin_.port
+        before = self.origin_.stats()
+        conn = harness.HttpConn(self.proxy_.host, self.proxy_.port)
+        conn.send(b"POST /echo?cut=1 HTTP/1.1\r\nHost: x\r\nX-Cmux-Port-Internal: %d\r\n"
+                  b"Content-Length: 1000000\r\n\r\n" % p + harness.pattern_bytes(300_000))
+        wait_until(lambda: self.origin_.stats()["requests"] > before["requests"], timeout=10,
+                   message="the upload never reached the origin")
+        conn.close()
+        wait_until(lambda: self.origin_.stats()["socketErrors"] > before["socketErrors"], timeout=10,
+                   message="the origin's request was not cut short after the client went away")
+        self.assertEqual(self.origin_.stats()["echoCompleted"], before["echoCompleted"])
+        r = curl(self.proxy_.url("/echo?after=cut"), *port_header(p))
+        self.assertEqual((r.rc, r.status), (0, 200), r.stderr)
+
     def test_upstream_connection_close_is_not_reused(self):
         # "Connection: close" from the origin: the pooled connection must not be reused.
         conn = harness.HttpConn(self.proxy_.host, self.proxy_.port)
